@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef VISP_CMD_H
+#define VISP_CMD_H
+
+#include <popt.h>
+#include <stdbool.h>
+
+#include "cjdns.h"
+#include "config.h"
+#include "err.h"
+
+/* Exit codes, documented in visp(8). */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,		/* the command failed */
+	EXIT_USAGE = 2,		/* bad command line or config */
+	EXIT_CJDNS = 3,		/* cjdns admin unreachable or refusing us */
+	EXIT_PERM = 4,		/* not permitted (needs root, or file permissions) */
+	EXIT_UNHEALTHY = 5,	/* client check: the tunnel is not healthy */
+	EXIT_UNAVAILABLE = 6,	/* no gateway could be used / pool exhausted */
+};
+
+/* What the dispatcher sets up before a command runs. */
+struct visp_ctx {
+	const char *noun, *verb;	/* for messages: "visp: noun verb: ..." */
+	const char *config_path;	/* -c */
+	const char *cjdns_addr;		/* --cjdns HOST:PORT */
+	const char *password_file;	/* --password-file */
+	int dry_run, json, quiet, verbose;
+	struct visp_config *cfg;	/* loaded for every command that needs it */
+};
+extern struct visp_ctx ctx;
+
+/* Noun entry points (cmd/<noun>.c). */
+int cmd_cjdns(int argc, const char **argv);
+int cmd_key(int argc, const char **argv);
+int cmd_tunnel(int argc, const char **argv);
+int cmd_lease(int argc, const char **argv);
+int cmd_client(int argc, const char **argv);
+int cmd_routes(int argc, const char **argv);
+int cmd_share(int argc, const char **argv);
+int cmd_sudoers(int argc, const char **argv);
+
+/*
+ * A verb table and its dispatcher, shared by every noun: verb lookup with
+ * strcmp, "--help" listing, usage errors with exit 2.
+ */
+struct verb {
+	const char *name;
+	int (*fn)(int argc, const char **argv);
+	unsigned flags;		/* NEED_* below */
+	const char *summary;
+};
+#define NEED_ROOT	0x1	/* touches the kernel */
+#define NEED_CONFIG	0x2	/* ctx.cfg loaded */
+int run_verb(const char *noun, const struct verb *verbs, int argc, const char **argv);
+
+/*
+ * popt for one verb: parse argv (argv[0] is the verb) with opts, which must
+ * end with POPT_AUTOHELP POPT_TABLEEND. Returns the context (positional
+ * arguments via poptGetArgs; the caller poptFreeContext()s it), or NULL after
+ * printing a usage error, with *rc = EXIT_USAGE. args_usage names the
+ * positional arguments; their count must be within [min_args, max_args]
+ * (max_args < 0: no upper bound).
+ */
+poptContext verb_popt(int argc, const char **argv, struct poptOption *opts,
+		      const char *args_usage, int min_args, int max_args, int *rc);
+int verb_nargs(poptContext pc);
+
+/* "visp: noun verb: <message>" on stderr; returns the exit code for err. */
+int report(const struct verr *err);
+__attribute__((format(printf, 1, 2))) int usage_error(const char *fmt, ...);
+__attribute__((format(printf, 1, 2))) void info(const char *fmt, ...);	/* unless -q */
+__attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);	/* with -v */
+int exit_code(int err);
+
+/* Open the admin connection from ctx (flags, config, ~/.cjdnsadmin, cjdroute.conf). */
+int open_cjdns(struct cjdns **out, struct verr *err);
+
+#endif

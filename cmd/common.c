@@ -1,0 +1,238 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/*
+ * What every noun shares: verb dispatch, per-verb popt parsing, messages in
+ * the "visp: noun verb: ..." form, and the one errno-to-exit-code mapping.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+
+int exit_code(int err)
+{
+	switch (err) {
+	case 0:
+		return EXIT_OK;
+	case -EINVAL:
+		return EXIT_USAGE;
+	case -ETIMEDOUT:
+	case -ECONNREFUSED:
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+		return EXIT_CJDNS;
+	case -EPERM:
+	case -EACCES:
+		return EXIT_PERM;
+	case -ENOSPC:
+	case -EADDRNOTAVAIL:
+		return EXIT_UNAVAILABLE;
+	default:
+		return EXIT_FAIL;
+	}
+}
+
+static void vmsg(const char *fmt, va_list ap)
+{
+	fprintf(stderr, "visp: ");
+	if (ctx.noun)
+		fprintf(stderr, ctx.verb ? "%s %s: " : "%s: ", ctx.noun, ctx.verb);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+int report(const struct verr *err)
+{
+	fprintf(stderr, "visp: ");
+	if (ctx.noun)
+		fprintf(stderr, ctx.verb ? "%s %s: " : "%s: ", ctx.noun, ctx.verb);
+	fprintf(stderr, "%s\n", err->msg[0] ? err->msg : strerror(-err->code));
+	return exit_code(err->code);
+}
+
+int usage_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+	return EXIT_USAGE;
+}
+
+void info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (ctx.quiet)
+		return;
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!ctx.verbose)
+		return;
+	va_start(ap, fmt);
+	vmsg(fmt, ap);
+	va_end(ap);
+}
+
+/* Output options every verb accepts after it too: "visp lease list -j". */
+static struct poptOption common_opts[] = {
+	{ "dry-run", 'n', POPT_ARG_NONE, &ctx.dry_run, 0, "print the changes, make none", NULL },
+	{ "json", 'j', POPT_ARG_NONE, &ctx.json, 0, "JSON output", NULL },
+	{ "quiet", 'q', POPT_ARG_NONE, &ctx.quiet, 0, "only errors on stderr", NULL },
+	{ "verbose", 'v', POPT_ARG_NONE, &ctx.verbose, 0, "more detail on stderr", NULL },
+	POPT_TABLEEND
+};
+
+poptContext verb_popt(int argc, const char **argv, struct poptOption *opts,
+		      const char *args_usage, int min_args, int max_args, int *rc)
+{
+	struct poptOption table[] = {
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, opts, 0, NULL, NULL },
+		{ NULL, '\0', POPT_ARG_INCLUDE_TABLE, common_opts, 0, "Common options:", NULL },
+		POPT_TABLEEND
+	};
+	/* popt keeps a pointer to the table: it must outlive this frame. */
+	static struct poptOption kept[3];
+	/* argv[0] is what popt's --help shows: make it "visp noun verb". */
+	static char name[64];
+	static const char **av;
+	poptContext pc;
+	int opt, n;
+
+	memcpy(kept, table, sizeof(kept));
+	snprintf(name, sizeof(name), "visp %s %s", ctx.noun, argv[0]);
+	free(av);
+	av = calloc(argc + 1, sizeof(*av));
+	if (!av) {
+		*rc = EXIT_FAIL;
+		return NULL;
+	}
+	memcpy(av, argv, argc * sizeof(*av));
+	av[0] = name;
+	pc = poptGetContext(name, argc, av, kept, POPT_CONTEXT_POSIXMEHARDER);
+	if (args_usage)
+		poptSetOtherOptionHelp(pc, args_usage);
+	while ((opt = poptGetNextOpt(pc)) > 0)
+		;
+	if (opt < -1) {
+		fprintf(stderr, "visp: %s %s: %s: %s\n", ctx.noun, argv[0],
+			poptBadOption(pc, POPT_BADOPTION_NOALIAS), poptStrerror(opt));
+		goto usage;
+	}
+	n = verb_nargs(pc);
+	if (n < min_args || (max_args >= 0 && n > max_args)) {
+		fprintf(stderr, "visp: %s %s: %s arguments\n", ctx.noun, argv[0],
+			n < min_args ? "missing" : "too many");
+		goto usage;
+	}
+	return pc;
+usage:
+	poptPrintUsage(pc, stderr, 0);
+	poptFreeContext(pc);
+	*rc = EXIT_USAGE;
+	return NULL;
+}
+
+int verb_nargs(poptContext pc)
+{
+	const char **args = poptGetArgs(pc);	/* does not advance: callers get them again */
+	int n = 0;
+
+	while (args && args[n])
+		n++;
+	return n;
+}
+
+static void list_verbs(FILE *f, const char *noun, const struct verb *verbs)
+{
+	fprintf(f, "Usage: visp %s VERB [OPTIONS] [ARGS...]\n\nVerbs:\n", noun);
+	for (const struct verb *v = verbs; v->name; v++)
+		fprintf(f, "  %-12s %s\n", v->name, v->summary);
+	fprintf(f, "\n'visp %s VERB --help' shows a verb's options.\n", noun);
+}
+
+static bool under_sudo(void)
+{
+	return getenv("SUDO_UID") && geteuid() == 0;
+}
+
+static int load_config(struct verr *err)
+{
+	if (ctx.cfg)
+		return 0;
+	return config_load(&ctx.cfg, ctx.config_path, under_sudo(), err);
+}
+
+int run_verb(const char *noun, const struct verb *verbs, int argc, const char **argv)
+{
+	const struct verb *v = NULL;
+	struct verr err = { 0 };
+
+	if (argc < 2) {
+		list_verbs(stderr, noun, verbs);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		list_verbs(stdout, noun, verbs);
+		return EXIT_OK;
+	}
+	for (const struct verb *p = verbs; p->name; p++)
+		if (!strcmp(p->name, argv[1]))
+			v = p;
+	if (!v) {
+		fprintf(stderr, "visp: %s: '%s' is not a verb of %s; try 'visp %s --help'\n",
+			noun, argv[1], noun, noun);
+		return EXIT_USAGE;
+	}
+	ctx.verb = v->name;
+	if ((v->flags & NEED_CONFIG) && load_config(&err) < 0)
+		return report(&err);
+	if ((v->flags & NEED_ROOT) && geteuid() != 0 && !ctx.dry_run &&
+	    !(argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))) {
+		verr_set(&err, -EPERM, "must be run as root (it changes the kernel's network state)");
+		return report(&err);
+	}
+	return v->fn(argc - 1, argv + 1);
+}
+
+int open_cjdns(struct cjdns **out, struct verr *err)
+{
+	const struct visp_config *cfg;
+	char host[256] = "";
+	char *password = NULL;
+	int port, ret;
+
+	ret = load_config(err);
+	if (ret < 0)
+		return ret;
+	cfg = ctx.cfg;
+	snprintf(host, sizeof(host), "%s", cfg->cjdns_host);
+	port = cfg->cjdns_port;
+	if (ctx.cjdns_addr) {
+		ret = config_parse_hostport(ctx.cjdns_addr, host, sizeof(host), &port, err);
+		if (ret < 0)
+			goto out;
+	}
+	if (ctx.password_file) {
+		ret = config_read_password(ctx.password_file, &password, err);
+		if (ret < 0)
+			goto out;
+	}
+	ret = cjdns_open(out, host, port, password ? password : cfg->cjdns_password, err);
+out:
+	if (password)
+		config_wipe_free(password);
+	return ret;
+}

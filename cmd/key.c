@@ -1,0 +1,50 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/* visp key addr: the fc00::/8 address of a cjdns public key. */
+#include <stdio.h>
+
+#include "cmd.h"
+#include "key.h"
+
+static int key_addr_verb(int argc, const char **argv)
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct verr err = { 0 };
+	const char **keys;
+	char addr[40];
+	int rc = EXIT_USAGE, shown = 0;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, "KEY...", 1, -1, &rc);
+	if (!pc)
+		return rc;
+	keys = poptGetArgs(pc);
+	rc = EXIT_OK;
+	if (ctx.json)
+		printf("[");
+	for (int i = 0; keys[i]; i++) {
+		if (key_addr_str(keys[i], addr, &err) < 0) {
+			verr_wrap(&err, "'%s'", keys[i]);
+			rc = report(&err);
+			continue;
+		}
+		if (ctx.json)
+			printf("%s{\"key\":\"%s\",\"address\":\"%s\"}", shown++ ? "," : "", keys[i],
+			       addr);
+		else
+			printf("%s\n", addr);
+	}
+	if (ctx.json)
+		printf("]\n");
+	poptFreeContext(pc);
+	return rc;
+}
+
+static const struct verb verbs[] = {
+	{ "addr", key_addr_verb, 0, "print the fc00::/8 address of each public key" },
+	{ NULL, NULL, 0, NULL }
+};
+
+int cmd_key(int argc, const char **argv)
+{
+	return run_verb("key", verbs, argc, argv);
+}

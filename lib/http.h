@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef VISP_HTTP_H
+#define VISP_HTTP_H
+
+#include <stddef.h>
+
+#include "err.h"
+
+/*
+ * The server half of the lease protocol's HTTP: read one request with hard
+ * caps and a deadline, write one JSON response. Every cap is small: the
+ * protocol needs a few hundred bytes, and the endpoint listens on a mesh.
+ */
+#define HTTP_MAX_HEAD 8192	/* request line + headers */
+#define HTTP_MAX_TARGET 256
+#define HTTP_MAX_BODY 4096
+
+struct http_request {
+	char method[8];
+	char path[HTTP_MAX_TARGET];	/* without the query string */
+	long content_length;		/* -1 when absent */
+	char *body;			/* NUL-terminated, body_len bytes */
+	size_t body_len;
+	char remote_addr[64];		/* the peer's address, as text */
+};
+
+/*
+ * Read one request from fd within timeout_ms (a silent or slow client is cut
+ * off). Returns 0, or the HTTP status to answer with (400, 408, 411, 413,
+ * 414, 431, 501, 505) and a reason in err.
+ */
+int http_read_request(int fd, int timeout_ms, struct http_request *req, struct verr *err);
+
+/*
+ * CGI: the request from the environment (REQUEST_METHOD, PATH_INFO or
+ * REQUEST_URI, CONTENT_LENGTH, REMOTE_ADDR) and the body from fd.
+ */
+int http_read_cgi(int fd, int timeout_ms, struct http_request *req, struct verr *err);
+
+void http_request_free(struct http_request *req);
+
+/* Write a complete response with a JSON body; cgi selects "Status:" framing. */
+int http_write_response(int fd, int cgi, int status, const char *json);
+const char *http_reason(int status);
+
+/* The peer of a connected socket, as text (IPv4-mapped IPv6 unwrapped). */
+int http_peer_addr(int fd, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static char dir[] = "/tmp/visp-config-test.XXXXXX";
+
+static int setup(void **state)
+{
+	if (!mkdtemp(dir))
+		return -1;
+	setenv("HOME", dir, 1);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void write_file(const char *name, const char *text)
+{
+	char path[256];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static char *path_of(const char *name)
+{
+	static char path[256];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return path;
+}
+
+static void full_config(void **state)
+{
+	struct visp_config *cfg = NULL;
+	struct verr err = { 0 };
+
+	write_file("visp.conf",
+		   "// a gateway\n"
+		   "{\n"
+		   "  \"cjdns\": { \"addr\": \"127.0.0.2\", \"port\": 4444, \"password\": \"pw\" },\n"
+		   "  /* pools */\n"
+		   "  \"ipv4_pool\": \"172.23.23.0/24\",\n"
+		   "  \"routes\": [\"default\"],\n"
+		   "  \"lease_time\": 3600,\n"
+		   "  \"ndp_proxy\": true,\n"
+		   "  \"share\": { \"lan\": [\"eth1\", \"eth2\"] }\n"
+		   "}\n");
+	assert_int_equal(config_load(&cfg, path_of("visp.conf"), false, &err), 0);
+	assert_string_equal(cfg->cjdns_host, "127.0.0.2");
+	assert_int_equal(cfg->cjdns_port, 4444);
+	assert_string_equal(cfg->cjdns_password, "pw");
+	assert_string_equal(cfg->ipv4_pool, "172.23.23.0/24");
+	assert_int_equal(cfg->routes.n, 1);
+	assert_int_equal(cfg->lease_time, 3600);
+	assert_true(cfg->ndp_proxy);
+	assert_true(cfg->discover);
+	assert_int_equal(cfg->share_lan.n, 2);
+	assert_string_equal(cfg->share_lan.v[1], "eth2");
+	assert_string_equal(cfg->state_dir, "/var/lib/visp");
+	config_free(cfg);
+}
+
+static void errors_name_file_and_line(void **state)
+{
+	struct visp_config *cfg = NULL;
+	struct verr err = { 0 };
+
+	write_file("bad.conf", "{\n  \"ipv4_pool\": \"172.23.23.0/24\",\n  \"lease_time\": \"1h\"\n}\n");
+	assert_int_equal(config_load(&cfg, path_of("bad.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "bad.conf:3: 'lease_time' must be a non-negative integer"));
+
+	write_file("typo.conf", "{\n\n  \"ipv4pool\": \"x\"\n}\n");
+	assert_int_equal(config_load(&cfg, path_of("typo.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "typo.conf:3: 'ipv4pool' is not a visp setting"));
+
+	write_file("syntax.conf", "{\n  \"ipv4_pool\": \"x\",\n  oops\n}\n");
+	assert_int_equal(config_load(&cfg, path_of("syntax.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "syntax.conf:3: "));
+
+	write_file("policy.conf", "{ \"policy\": \"allowlist\" }");
+	assert_int_equal(config_load(&cfg, path_of("policy.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "no 'allowlist' file"));
+
+	write_file("array.conf", "[1, 2]");
+	assert_int_equal(config_load(&cfg, path_of("array.conf"), false, &err), -EINVAL);
+
+	assert_int_equal(config_load(&cfg, path_of("absent.conf"), false, &err), -ENOENT);
+	assert_non_null(strstr(err.msg, "absent.conf"));
+	assert_null(cfg);
+}
+
+static void credentials_fallback(void **state)
+{
+	struct visp_config *cfg = NULL;
+	struct verr err = { 0 };
+	char text[512];
+
+	/* No cjdns block: ~/.cjdnsadmin, whose "config" names cjdroute.conf. */
+	write_file("empty.conf", "{}");
+	snprintf(text, sizeof(text),
+		 "{\"addr\": \"127.0.0.9\", \"port\": 5555, \"password\": \"adminpw\", "
+		 "\"config\": \"%s/cjdroute.conf\"}", dir);
+	write_file(".cjdnsadmin", text);
+	assert_int_equal(config_load(&cfg, path_of("empty.conf"), false, &err), 0);
+	assert_string_equal(cfg->cjdns_host, "127.0.0.9");
+	assert_int_equal(cfg->cjdns_port, 5555);
+	assert_string_equal(cfg->cjdns_password, "adminpw");
+	config_free(cfg);
+
+	/* No ~/.cjdnsadmin: the admin block of cjdroute.conf (JSON with comments). */
+	unlink(path_of(".cjdnsadmin"));
+	write_file("cjdroute.conf", "{ // cjdns\n \"admin\": { \"bind\": \"127.0.0.1:11299\", "
+		   "\"password\": \"frombind\" } }");
+	snprintf(text, sizeof(text), "{ \"cjdroute_conf\": \"%s/cjdroute.conf\" }", dir);
+	write_file("c.conf", text);
+	assert_int_equal(config_load(&cfg, path_of("c.conf"), false, &err), 0);
+	assert_int_equal(cfg->cjdns_port, 11299);
+	assert_string_equal(cfg->cjdns_password, "frombind");
+	config_free(cfg);
+}
+
+static void hostport(void **state)
+{
+	char host[64];
+	int port = 1;
+
+	assert_int_equal(config_parse_hostport("127.0.0.1:11234", host, sizeof(host), &port, NULL), 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_int_equal(port, 11234);
+	assert_int_equal(config_parse_hostport("[::1]:99", host, sizeof(host), &port, NULL), 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(port, 99);
+	assert_int_equal(config_parse_hostport("fc00::1", host, sizeof(host), &port, NULL), 0);
+	assert_string_equal(host, "fc00::1");
+	assert_int_equal(config_parse_hostport("h:0", host, sizeof(host), &port, NULL), -EINVAL);
+	assert_int_equal(config_parse_hostport("h:70000", host, sizeof(host), &port, NULL), -EINVAL);
+	assert_int_equal(config_parse_hostport("[::1", host, sizeof(host), &port, NULL), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(full_config),
+		cmocka_unit_test(errors_name_file_and_line),
+		cmocka_unit_test(credentials_fallback),
+		cmocka_unit_test(hostport),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,164 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "http.h"
+
+/* Feed bytes through a socketpair (the writer end stays open: a silent client). */
+static int read_from(const char *bytes, size_t len, int timeout_ms, struct http_request *req,
+		     struct verr *err)
+{
+	int sv[2], ret;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], bytes, len), (ssize_t)len);
+	ret = http_read_request(sv[0], timeout_ms, req, err);
+	close(sv[0]);
+	close(sv[1]);
+	return ret;
+}
+
+#define READ(s, t, r, e) read_from(s, sizeof(s) - 1, t, r, e)
+
+static void good_post(void **state)
+{
+	struct http_request req;
+	struct verr err = { 0 };
+
+	assert_int_equal(READ("POST /lease?x=1 HTTP/1.1\r\nHost: [fc00::1]:12234\r\n"
+			      "content-length: 13\r\n\r\n{\"a\": \"bcd\"}\n", 1000, &req, &err), 0);
+	assert_string_equal(req.method, "POST");
+	assert_string_equal(req.path, "/lease");
+	assert_int_equal(req.body_len, 13);
+	assert_string_equal(req.body, "{\"a\": \"bcd\"}\n");
+	http_request_free(&req);
+
+	assert_int_equal(READ("GET /tunnels HTTP/1.0\n\n", 1000, &req, &err), 0);
+	assert_string_equal(req.path, "/tunnels");
+	assert_null(req.body);
+	assert_int_equal(req.content_length, -1);
+	http_request_free(&req);
+}
+
+static void hostile(void **state)
+{
+	static const struct {
+		const char *req;
+		int status;
+	} cases[] = {
+		{ "POST /lease HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413 },
+		{ "POST /lease HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400 },
+		{ "POST /lease HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400 },
+		{ "POST /lease HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n", 400 },
+		{ "POST /lease HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nab", 400 },
+		{ "POST /lease HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411 },
+		{ "GET /tunnels HTTP/2.0\r\n\r\n", 505 },
+		{ "GET /tunnels\r\n\r\n", 400 },
+		{ "GET  /tunnels HTTP/1.1\r\n\r\n", 400 },
+		{ "get /tunnels HTTP/1.1\r\n\r\n", 400 },
+		{ "VERYLONGMETHOD /tunnels HTTP/1.1\r\n\r\n", 501 },
+		{ "GET tunnels HTTP/1.1\r\n\r\n", 400 },
+		{ "GET /tunnels HTTP/1.1\r\nNoColonHere\r\n\r\n", 400 },
+		{ "GET /tunnels HTTP/1.1\r\n folded: header\r\n\r\n", 400 },
+		{ "POST /lease HTTP/1.1\r\nContent-Length: 10\r\n\r\nshort", 408 },
+		{ "GET /tunnels HTTP/1.1\r\nHost: x", 408 },	/* slowloris: never finishes */
+		{ "", 408 },				/* silent */
+	};
+	struct http_request req;
+	struct verr err = { 0 };
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int ret = read_from(cases[i].req, strlen(cases[i].req), 200, &req, &err);
+
+		if (ret != cases[i].status)
+			fail_msg("case %zu (%s): got %d (%s)", i, cases[i].req, ret, err.msg);
+		http_request_free(&req);
+	}
+}
+
+static void caps(void **state)
+{
+	struct http_request req;
+	struct verr err = { 0 };
+	char *big = malloc(HTTP_MAX_HEAD * 2);
+	int n;
+
+	n = snprintf(big, HTTP_MAX_HEAD * 2, "GET /");
+	memset(big + n, 'a', 400);
+	strcpy(big + n + 400, " HTTP/1.1\r\n\r\n");
+	assert_int_equal(read_from(big, strlen(big), 500, &req, &err), 414);
+
+	n = snprintf(big, HTTP_MAX_HEAD * 2, "GET / HTTP/1.1\r\nX: ");
+	memset(big + n, 'a', HTTP_MAX_HEAD);
+	strcpy(big + n + HTTP_MAX_HEAD, "\r\n\r\n");
+	assert_int_equal(read_from(big, strlen(big), 500, &req, &err), 431);
+
+	assert_int_equal(read_from("GET / HTTP/1.1\r\nX: \0\r\n\r\n", 24, 500, &req, &err), 400);
+	free(big);
+}
+
+static void response(void **state)
+{
+	char buf[512];
+	int sv[2];
+	ssize_t n;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(http_write_response(sv[1], 0, 404, "{\"error\":\"no lease\"}"), 0);
+	n = read(sv[0], buf, sizeof(buf) - 1);
+	buf[n] = '\0';
+	assert_string_equal(buf, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+				 "Content-Length: 21\r\nConnection: close\r\n\r\n"
+				 "{\"error\":\"no lease\"}\n");
+	assert_int_equal(http_write_response(sv[1], 1, 200, "{}"), 0);
+	n = read(sv[0], buf, sizeof(buf) - 1);
+	buf[n] = '\0';
+	assert_string_equal(buf, "Status: 200 OK\r\nContent-Type: application/json\r\n"
+				 "Content-Length: 3\r\n\r\n{}\n");
+	close(sv[0]);
+	close(sv[1]);
+}
+
+static void cgi(void **state)
+{
+	struct http_request req;
+	struct verr err = { 0 };
+	int sv[2];
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(write(sv[1], "{}", 2), 2);
+	setenv("REQUEST_METHOD", "POST", 1);
+	setenv("PATH_INFO", "/lease", 1);
+	setenv("CONTENT_LENGTH", "2", 1);
+	setenv("REMOTE_ADDR", "fc00::1", 1);
+	assert_int_equal(http_read_cgi(sv[0], 500, &req, &err), 0);
+	assert_string_equal(req.path, "/lease");
+	assert_string_equal(req.body, "{}");
+	assert_string_equal(req.remote_addr, "fc00::1");
+	http_request_free(&req);
+	setenv("CONTENT_LENGTH", "100000", 1);
+	assert_int_equal(http_read_cgi(sv[0], 500, &req, &err), 413);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(good_post),
+		cmocka_unit_test(hostile),
+		cmocka_unit_test(caps),
+		cmocka_unit_test(response),
+		cmocka_unit_test(cgi),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

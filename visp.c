@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/*
+ * visp: turn a cjdns node into a virtual ISP, or into a customer of one.
+ * This file holds the global options and the noun table; it only dispatches.
+ */
+#include <popt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+
+struct visp_ctx ctx;
+
+struct noun {
+	const char *name;
+	int (*fn)(int argc, const char **argv);
+	const char *summary;
+};
+
+static const struct noun nouns[] = {
+	{ "key",	cmd_key,	"cjdns public keys: addresses" },
+	{ "cjdns",	cmd_cjdns,	"call a cjdns admin function" },
+	{ NULL, NULL, NULL }
+};
+
+static void print_usage(FILE *f)
+{
+	fprintf(f, "Usage: visp [OPTIONS] NOUN VERB [ARGS...]\n\n"
+		   "Commands:\n");
+	for (const struct noun *n = nouns; n->name; n++)
+		fprintf(f, "  %-9s %s\n", n->name, n->summary);
+	fprintf(f, "\nOptions:\n"
+		   "  -c, --config=FILE         config file (default " VISP_CONF_DEFAULT ")\n"
+		   "      --cjdns=HOST:PORT     cjdns admin address\n"
+		   "      --password-file=FILE  cjdns admin password\n"
+		   "  -n, --dry-run             print the changes, make none\n"
+		   "  -j, --json                JSON output\n"
+		   "  -q, --quiet               only errors on stderr\n"
+		   "  -v, --verbose             more detail on stderr\n"
+		   "      --version             print the version\n"
+		   "  -h, --help                this help\n\n"
+		   "'visp NOUN --help' lists the verbs, 'visp NOUN VERB --help' their options.\n");
+}
+
+static const struct noun *find_noun(const char *name)
+{
+	for (const struct noun *n = nouns; n->name; n++)
+		if (!strcmp(n->name, name))
+			return n;
+	return NULL;
+}
+
+int main(int argc, const char **argv)
+{
+	int help = 0, version = 0, rc = EXIT_USAGE, opt;
+	struct poptOption opts[] = {
+		{ "config", 'c', POPT_ARG_STRING, &ctx.config_path, 0, NULL, NULL },
+		{ "cjdns", 0, POPT_ARG_STRING, &ctx.cjdns_addr, 0, NULL, NULL },
+		{ "password-file", 0, POPT_ARG_STRING, &ctx.password_file, 0, NULL, NULL },
+		{ "dry-run", 'n', POPT_ARG_NONE, &ctx.dry_run, 0, NULL, NULL },
+		{ "json", 'j', POPT_ARG_NONE, &ctx.json, 0, NULL, NULL },
+		{ "quiet", 'q', POPT_ARG_NONE, &ctx.quiet, 0, NULL, NULL },
+		{ "verbose", 'v', POPT_ARG_NONE, &ctx.verbose, 0, NULL, NULL },
+		{ "version", 0, POPT_ARG_NONE, &version, 0, NULL, NULL },
+		{ "help", 'h', POPT_ARG_NONE, &help, 0, NULL, NULL },
+		POPT_TABLEEND
+	};
+	poptContext pc = poptGetContext("visp", argc, argv, opts, POPT_CONTEXT_POSIXMEHARDER);
+	const struct noun *noun;
+	const char **rest;
+	int nrest = 0;
+
+	while ((opt = poptGetNextOpt(pc)) > 0)
+		;
+	if (opt < -1) {
+		fprintf(stderr, "visp: %s: %s\n", poptBadOption(pc, POPT_BADOPTION_NOALIAS),
+			poptStrerror(opt));
+		fprintf(stderr, "Try 'visp --help'.\n");
+		goto out;
+	}
+	if (version) {
+		printf("visp %s\n", VISP_VERSION);
+		rc = EXIT_OK;
+		goto out;
+	}
+	rest = poptGetArgs(pc);
+	while (rest && rest[nrest])
+		nrest++;
+	if (help || !nrest) {
+		print_usage(help ? stdout : stderr);
+		rc = help ? EXIT_OK : EXIT_USAGE;
+		goto out;
+	}
+	noun = find_noun(rest[0]);
+	if (!noun) {
+		fprintf(stderr, "visp: '%s' is not a visp command; try 'visp --help'\n", rest[0]);
+		goto out;
+	}
+	ctx.noun = noun->name;
+	rc = noun->fn(nrest, rest);
+out:
+	poptFreeContext(pc);
+	config_free(ctx.cfg);
+	return rc;
+}
