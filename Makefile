@@ -18,7 +18,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wmissing-prototypes -Wformat=2 \
 	  -Wno-unused-parameter -D_GNU_SOURCE -DVISP_VERSION='"$(VERSION)"' \
-	  -Ilib $(shell $(PKG_CONFIG) --cflags $(PKGS))
+	  -Ilib -Icmd $(shell $(PKG_CONFIG) --cflags $(PKGS))
 LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS))
 
 ifeq ($(SAN),1)

@@ -12,23 +12,18 @@
 
 struct visp_ctx ctx;
 
-struct noun {
-	const char *name;
-	int (*fn)(int argc, const char **argv);
-	const char *summary;
-};
-
-static const struct noun nouns[] = {
-	{ "key",	cmd_key,	"cjdns public keys: addresses" },
-	{ "cjdns",	cmd_cjdns,	"call a cjdns admin function" },
-	{ NULL, NULL, NULL }
+const struct noun visp_nouns[] = {
+	{ "key",	cmd_key,	key_verbs,	"cjdns public keys: addresses" },
+	{ "cjdns",	cmd_cjdns,	cjdns_verbs,	"call a cjdns admin function" },
+	{ "sudoers",	cmd_sudoers,	NULL,		"print a sudoers file for the privileged commands" },
+	{ NULL, NULL, NULL, NULL }
 };
 
 static void print_usage(FILE *f)
 {
 	fprintf(f, "Usage: visp [OPTIONS] NOUN VERB [ARGS...]\n\n"
 		   "Commands:\n");
-	for (const struct noun *n = nouns; n->name; n++)
+	for (const struct noun *n = visp_nouns; n->name; n++)
 		fprintf(f, "  %-9s %s\n", n->name, n->summary);
 	fprintf(f, "\nOptions:\n"
 		   "  -c, --config=FILE         config file (default " VISP_CONF_DEFAULT ")\n"
@@ -45,7 +40,7 @@ static void print_usage(FILE *f)
 
 static const struct noun *find_noun(const char *name)
 {
-	for (const struct noun *n = nouns; n->name; n++)
+	for (const struct noun *n = visp_nouns; n->name; n++)
 		if (!strcmp(n->name, name))
 			return n;
 	return NULL;

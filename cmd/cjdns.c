@@ -77,12 +77,12 @@ out:
 	return rc;
 }
 
-static const struct verb verbs[] = {
+const struct verb cjdns_verbs[] = {
 	{ "call", cjdns_call_verb, NEED_CONFIG, "call FUNCTION with name=value arguments" },
 	{ NULL, NULL, 0, NULL }
 };
 
 int cmd_cjdns(int argc, const char **argv)
 {
-	return run_verb("cjdns", verbs, argc, argv);
+	return run_verb("cjdns", cjdns_verbs, argc, argv);
 }

@@ -31,7 +31,7 @@ struct visp_ctx {
 };
 extern struct visp_ctx ctx;
 
-/* Noun entry points (cmd/<noun>.c). */
+/* Noun entry points and verb tables (cmd/<noun>.c). */
 int cmd_cjdns(int argc, const char **argv);
 int cmd_key(int argc, const char **argv);
 int cmd_tunnel(int argc, const char **argv);
@@ -53,7 +53,18 @@ struct verb {
 };
 #define NEED_ROOT	0x1	/* touches the kernel */
 #define NEED_CONFIG	0x2	/* ctx.cfg loaded */
+extern const struct verb cjdns_verbs[], key_verbs[], tunnel_verbs[], lease_verbs[],
+	client_verbs[], routes_verbs[], share_verbs[];
 int run_verb(const char *noun, const struct verb *verbs, int argc, const char **argv);
+
+/* The noun table (visp.c): sudoers, help and the consistency test walk it. */
+struct noun {
+	const char *name;
+	int (*fn)(int argc, const char **argv);
+	const struct verb *verbs;
+	const char *summary;
+};
+extern const struct noun visp_nouns[];
 
 /*
  * popt for one verb: parse argv (argv[0] is the verb) with opts, which must

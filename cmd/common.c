@@ -112,7 +112,10 @@ poptContext verb_popt(int argc, const char **argv, struct poptOption *opts,
 	int opt, n;
 
 	memcpy(kept, table, sizeof(kept));
-	snprintf(name, sizeof(name), "visp %s %s", ctx.noun, argv[0]);
+	if (ctx.verb)
+		snprintf(name, sizeof(name), "visp %s %s", ctx.noun, ctx.verb);
+	else
+		snprintf(name, sizeof(name), "visp %s", ctx.noun);
 	free(av);
 	av = calloc(argc + 1, sizeof(*av));
 	if (!av) {

@@ -39,12 +39,12 @@ static int key_addr_verb(int argc, const char **argv)
 	return rc;
 }
 
-static const struct verb verbs[] = {
+const struct verb key_verbs[] = {
 	{ "addr", key_addr_verb, 0, "print the fc00::/8 address of each public key" },
 	{ NULL, NULL, 0, NULL }
 };
 
 int cmd_key(int argc, const char **argv)
 {
-	return run_verb("key", verbs, argc, argv);
+	return run_verb("key", key_verbs, argc, argv);
 }

@@ -9,6 +9,7 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sodium.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

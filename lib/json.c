@@ -204,6 +204,11 @@ bool json_has(const struct jval *obj, const char *key)
 	return member(obj, key) != NULL;
 }
 
+bool json_is_null(const struct jval *v)
+{
+	return v && YAJL_IS_NULL((yajl_val)v);
+}
+
 bool json_get_bool(const struct jval *obj, const char *key, bool dflt)
 {
 	yajl_val v = member(obj, key);

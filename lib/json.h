@@ -51,6 +51,7 @@ int json_parse_array(const char *text, size_t len, size_t max_bytes, int max_dep
 		     struct jval **out, struct verr *err);
 /* Any member (object, array, ...): NULL when absent. */
 const struct jval *json_get(const struct jval *obj, const char *key);
+bool json_is_null(const struct jval *v);
 bool json_get_bool(const struct jval *obj, const char *key, bool dflt);
 
 #endif

@@ -1,0 +1,274 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "json.h"
+#include "key.h"
+#include "proto.h"
+
+#define MAX_DEPTH 8
+
+void proto_format_time(int64_t t, char buf[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int proto_parse_time(const char *s, int64_t *t)
+{
+	struct tm tm = { 0 };
+	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+
+	if (!end || strcmp(end, "Z"))
+		return -EINVAL;
+	*t = (int64_t)timegm(&tm);
+	return 0;
+}
+
+static void addr_list(struct json *j, const char *key, const struct cidr *v, int n)
+{
+	char buf[CIDR_STRLEN];
+
+	json_key(j, key);
+	json_arr(j);
+	for (int i = 0; i < n; i++)
+		json_str(j, cidr_format(&v[i], false, buf, sizeof(buf)));
+	json_end_arr(j);
+}
+
+static char *finish(struct json *j)
+{
+	const char *text = json_text(j, NULL);
+	char *out = text ? strdup(text) : NULL;
+
+	json_free(j);
+	return out;
+}
+
+char *proto_offer_json(const struct offer *o)
+{
+	struct json *j = json_new(false);
+	char buf[CIDR_STRLEN], when[32];
+
+	if (!j)
+		return NULL;
+	json_obj(j);
+	json_kstr(j, "public_key", o->public_key);
+	json_kstr(j, "gateway_key", o->gateway_key);
+	json_kstr(j, "ipv4_address", o->has_ipv4 ? cidr_format(&o->ipv4, true, buf, sizeof(buf))
+						 : NULL);
+	json_kstr(j, "ipv6_address", o->has_ipv6 ? cidr_format(&o->ipv6, true, buf, sizeof(buf))
+						 : NULL);
+	json_key(j, "routes");
+	json_arr(j);
+	if (o->default_route)
+		json_str(j, "default");
+	for (int i = 0; i < o->nroutes; i++)
+		json_str(j, cidr_format(&o->routes[i], true, buf, sizeof(buf)));
+	json_end_arr(j);
+	addr_list(j, "gateways", o->gateways, o->ngateways);
+	addr_list(j, "nameservers", o->nameservers, o->nnameservers);
+	proto_format_time(o->expires, when);
+	json_kstr(j, "expires", when);
+	json_end_obj(j);
+	return finish(j);
+}
+
+char *proto_error_json(const char *msg)
+{
+	struct json *j = json_new(false);
+
+	if (!j)
+		return NULL;
+	json_obj(j);
+	json_kstr(j, "error", msg);
+	json_end_obj(j);
+	return finish(j);
+}
+
+int proto_parse_lease_request(const char *body, size_t len, char key[55], struct verr *err)
+{
+	struct jval *root = NULL;
+	const char *k;
+	uint8_t raw[KEY_BYTES];
+	int ret;
+
+	ret = json_parse_object(body, len, PROTO_MAX_BODY, MAX_DEPTH, &root, err);
+	if (ret < 0)
+		return ret;
+	k = json_get_str(root, "public_key");
+	if (!k) {
+		ret = verr_set(err, -EINVAL, "body needs a string \"public_key\"");
+		goto out;
+	}
+	ret = key_parse(k, raw, err);
+	if (ret < 0) {
+		verr_wrap(err, "public_key");
+		goto out;
+	}
+	strcpy(key, k);
+out:
+	json_val_free(root);
+	return ret;
+}
+
+/* An address a gateway may sensibly hand out or point to: no loopback, multicast, ... */
+static bool sane_addr(const struct cidr *c)
+{
+	const uint8_t *a = c->addr;
+
+	if (c->family == AF_INET)
+		return a[0] != 0 && a[0] != 127 && a[0] < 224;
+	return !cidr_is_cjdns(c) && a[0] != 0xff && !(a[0] == 0xfe && (a[1] & 0xc0) == 0x80) &&
+	       !(c->prefix == 128 && !memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16)) &&
+	       memcmp(a, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+}
+
+static int parse_addr_field(const struct jval *root, const char *name, int family,
+			    struct cidr *out, bool *has, struct verr *err)
+{
+	const char *s;
+
+	*has = false;
+	s = json_get_str(root, name);
+	if (!s) {
+		/* Absent or null: no address of that family; any other type is wrong. */
+		const struct jval *v = json_get(root, name);
+
+		if (v && !json_is_null(v))
+			return verr_set(err, -EBADMSG, "\"%s\" must be a string or null", name);
+		return 0;
+	}
+	if (cidr_parse(s, out, err) < 0 || out->family != family || !sane_addr(out))
+		return verr_set(err, -EBADMSG, "\"%s\" is not a usable %s address: %.64s", name,
+				family == AF_INET ? "IPv4" : "IPv6", s);
+	*has = true;
+	return 0;
+}
+
+static int parse_addrs(const struct jval *root, const char *name, struct cidr *out, int *n,
+		       struct verr *err)
+{
+	const char *items[PROTO_MAX_ADDRS];
+	int cnt = json_get_strs(root, name, items, PROTO_MAX_ADDRS);
+
+	if (cnt < 0)
+		return verr_set(err, -EBADMSG, "\"%s\" must be a list of at most %d addresses",
+				name, PROTO_MAX_ADDRS);
+	for (int i = 0; i < cnt; i++)
+		if (cidr_parse_addr(items[i], AF_UNSPEC, &out[i], NULL) < 0 || !sane_addr(&out[i]))
+			return verr_set(err, -EBADMSG, "\"%s\" holds a bad address: %.64s", name,
+					items[i]);
+	*n = cnt;
+	return 0;
+}
+
+static int parse_routes(const struct jval *root, struct offer *o, struct verr *err)
+{
+	const char *items[PROTO_MAX_ROUTES];
+	int cnt = json_get_strs(root, "routes", items, PROTO_MAX_ROUTES);
+
+	if (cnt < 0)
+		return verr_set(err, -EBADMSG, "\"routes\" must be a list of at most %d routes",
+				PROTO_MAX_ROUTES);
+	for (int i = 0; i < cnt; i++) {
+		struct cidr *r = &o->routes[o->nroutes];
+
+		if (!strcmp(items[i], "default")) {
+			o->default_route = true;
+			continue;
+		}
+		if (cidr_parse_network(items[i], r, NULL) < 0 || cidr_is_cjdns(r) ||
+		    (r->family == AF_INET6 && r->prefix < 8 && r->prefix > 0))
+			return verr_set(err, -EBADMSG, "\"routes\" holds a bad route: %.64s",
+					items[i]);
+		o->nroutes++;
+	}
+	return 0;
+}
+
+int proto_parse_offer(const char *body, size_t len, struct offer *o, struct verr *err)
+{
+	struct jval *root = NULL;
+	const char *s;
+	uint8_t raw[KEY_BYTES];
+	int ret;
+
+	memset(o, 0, sizeof(*o));
+	ret = json_parse_object(body, len, PROTO_MAX_REPLY, MAX_DEPTH, &root, err);
+	if (ret < 0) {
+		ret = -EBADMSG;
+		goto out;
+	}
+	s = json_get_str(root, "public_key");
+	if (!s || key_parse(s, raw, NULL) < 0) {
+		ret = verr_set(err, -EBADMSG, "lease has no valid \"public_key\"");
+		goto out;
+	}
+	strcpy(o->public_key, s);
+	s = json_get_str(root, "gateway_key");
+	if (!s || key_parse(s, raw, NULL) < 0) {
+		ret = verr_set(err, -EBADMSG, "lease has no valid \"gateway_key\"");
+		goto out;
+	}
+	strcpy(o->gateway_key, s);
+	ret = parse_addr_field(root, "ipv4_address", AF_INET, &o->ipv4, &o->has_ipv4, err);
+	if (ret == 0)
+		ret = parse_addr_field(root, "ipv6_address", AF_INET6, &o->ipv6, &o->has_ipv6, err);
+	if (ret == 0 && !o->has_ipv4 && !o->has_ipv6)
+		ret = verr_set(err, -EBADMSG, "lease has neither an IPv4 nor an IPv6 address");
+	if (ret == 0)
+		ret = parse_routes(root, o, err);
+	if (ret == 0)
+		ret = parse_addrs(root, "gateways", o->gateways, &o->ngateways, err);
+	if (ret == 0)
+		ret = parse_addrs(root, "nameservers", o->nameservers, &o->nnameservers, err);
+	if (ret < 0)
+		goto out;
+	s = json_get_str(root, "expires");
+	if (!s || proto_parse_time(s, &o->expires) < 0) {
+		ret = verr_set(err, -EBADMSG, "lease has no valid \"expires\" time");
+		goto out;
+	}
+	ret = 0;
+out:
+	json_val_free(root);
+	return ret;
+}
+
+int proto_parse_tunnels(const char *body, size_t len, struct tunnel_ad *ads, int max,
+			struct verr *err)
+{
+	struct jval *root = NULL;
+	uint8_t raw[KEY_BYTES];
+	int n = 0, ret, count;
+
+	ret = json_parse_array(body, len, PROTO_MAX_REPLY, MAX_DEPTH, &root, err);
+	if (ret < 0)
+		return -EBADMSG;
+	count = json_array_len(root);
+	for (int i = 0; i < count && n < max; i++) {
+		const struct jval *t = json_array_at(root, i);
+		const char *key = json_get_str(t, "public_key"), *url = json_get_str(t, "lease");
+		long long free_n = 0;
+
+		/* Skip what we cannot use rather than refuse the whole list. */
+		if (!key || key_parse(key, raw, NULL) < 0 || !url ||
+		    strlen(url) >= sizeof(ads[n].lease_url) || strncmp(url, "http://", 7))
+			continue;
+		strcpy(ads[n].public_key, key);
+		strcpy(ads[n].lease_url, url);
+		ads[n].ipv4 = json_get_bool(t, "ipv4", false);
+		ads[n].ipv6 = json_get_bool(t, "ipv6", false);
+		ads[n].free = json_get_int(t, "free", &free_n) == 0 ? free_n : -1;
+		n++;
+	}
+	json_val_free(root);
+	return n;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef VISP_PROTO_H
+#define VISP_PROTO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cidr.h"
+#include "err.h"
+
+/*
+ * The lease protocol's JSON (DESIGN.md, "Lease protocol"), both halves:
+ * the gateway renders offers, the client parses them. Everything parsed
+ * here came from the network and is validated to the last field.
+ */
+#define PROTO_MAX_ROUTES 32
+#define PROTO_MAX_ADDRS 8
+#define PROTO_MAX_BODY 4096		/* what a gateway accepts */
+#define PROTO_MAX_REPLY (64 * 1024)	/* what a client accepts */
+
+struct offer {
+	char public_key[55];		/* the client's */
+	char gateway_key[55];
+	bool has_ipv4, has_ipv6;
+	struct cidr ipv4, ipv6;		/* address with the pool's prefix length */
+	bool default_route;		/* "default" among the routes */
+	int nroutes;
+	struct cidr routes[PROTO_MAX_ROUTES];	/* the other routes */
+	int ngateways, nnameservers;
+	struct cidr gateways[PROTO_MAX_ADDRS];
+	struct cidr nameservers[PROTO_MAX_ADDRS];
+	int64_t expires;		/* unix seconds */
+};
+
+/* An entry of GET /tunnels. */
+struct tunnel_ad {
+	char public_key[55];
+	char lease_url[128];
+	bool ipv4, ipv6;
+	long long free;
+};
+
+/* Gateway side. */
+char *proto_offer_json(const struct offer *o);
+char *proto_error_json(const char *msg);
+/* Parse a POST /lease body: {"public_key": "..."} (other members ignored). */
+int proto_parse_lease_request(const char *body, size_t len, char key[55], struct verr *err);
+
+/* Client side. */
+int proto_parse_offer(const char *body, size_t len, struct offer *o, struct verr *err);
+/* Parse GET /tunnels: up to max entries into ads; returns the count. */
+int proto_parse_tunnels(const char *body, size_t len, struct tunnel_ad *ads, int max,
+			struct verr *err);
+
+/* RFC 3339 in UTC ("2026-11-22T01:02:03Z"), both ways. */
+void proto_format_time(int64_t t, char buf[32]);
+int proto_parse_time(const char *s, int64_t *t);
+
+#endif
