@@ -53,7 +53,8 @@ int cidr_parse(const char *s, struct cidr *out, struct verr *err)
 	errno = 0;
 	plen = strtol(slash + 1, &end, 10);
 	/* strtol would take " 8" and "+8": only digits are a prefix length. */
-	if (errno || !isdigit((unsigned char)slash[1]) || *end || plen > cidr_bits(out))
+	if (errno || !isdigit((unsigned char)slash[1]) || *end || plen > cidr_bits(out) ||
+	    (slash[1] == '0' && slash[2]))
 		return verr_set(err, -EINVAL, "'%s' has a bad prefix length", s);
 	out->prefix = (int)plen;
 	return 0;
@@ -147,25 +148,34 @@ static void set_low64(struct cidr *c, uint64_t v)
 		c->addr[i] = v & 0xff;
 }
 
+/* The network itself: host bits cleared (so "10.0.0.5/24" counts from 10.0.0.0). */
+static void network_of(const struct cidr *c, struct cidr *out)
+{
+	*out = *c;
+	for (int i = c->prefix; i < cidr_bits(c); i++)
+		out->addr[i / 8] &= ~(0x80 >> (i % 8));
+}
+
 int cidr_host(const struct cidr *net, uint64_t n, struct cidr *out)
 {
 	uint64_t base;
 
 	if (n >= cidr_size(net) && cidr_size(net) != UINT64_MAX)
 		return -ERANGE;
-	*out = *net;
+	network_of(net, out);
+	base = low64(out);
 	out->prefix = cidr_bits(net);
-	base = low64(net);
 	if (n > UINT64_MAX - base)
 		return -ERANGE;
 	set_low64(out, base + n);
 	return 0;
 }
 
-int cidr_offset(const struct cidr *net, const struct cidr *addr, uint64_t *n)
+int cidr_offset(const struct cidr *cnet, const struct cidr *addr, uint64_t *n)
 {
-	struct cidr a = *addr;
+	struct cidr a = *addr, netbuf, *net = &netbuf;
 
+	network_of(cnet, net);
 	a.prefix = cidr_bits(addr);
 	if (!cidr_contains(net, &a))
 		return -ERANGE;
@@ -181,7 +191,13 @@ const char *cidr_format(const struct cidr *c, bool with_prefix, char *buf, size_
 {
 	char a[INET6_ADDRSTRLEN];
 
-	inet_ntop(c->family, c->addr, a, sizeof(a));
+	/* A zeroed struct cidr (no address) prints as nothing, never as garbage. */
+	if ((c->family != AF_INET && c->family != AF_INET6) ||
+	    !inet_ntop(c->family, c->addr, a, sizeof(a))) {
+		if (len)
+			buf[0] = '\0';
+		return buf;
+	}
 	if (with_prefix)
 		snprintf(buf, len, "%s/%d", a, c->prefix);
 	else

@@ -29,7 +29,7 @@ static void rejects(void **state)
 {
 	const char *bad[] = { "", "/24", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/+8",
 			      "10.0.0.0/8x", "10.0.0/8", "fc00::/129", "hello", "10.0.0.0/ 8",
-			      "1.2.3.4.5/32", NULL };
+			      "1.2.3.4.5/32", "10.0.0.0/08", NULL };
 	struct verr err = { 0 };
 	struct cidr c;
 
@@ -74,6 +74,16 @@ static void math(void **state)
 	assert_false(cidr_overlap(&a, &b));
 	cidr_parse("fc12::1", &a, NULL);
 	assert_true(cidr_is_cjdns(&a));
+
+	/* A base that is not a network counts from its network. */
+	cidr_parse("10.0.0.5/24", &net, NULL);
+	assert_int_equal(cidr_host(&net, 255, &a), 0);
+	assert_string_equal(cidr_format(&a, false, buf, sizeof(buf)), "10.0.0.255");
+	cidr_parse("10.0.0.1", &a, NULL);
+	assert_int_equal(cidr_offset(&net, &a, &off), 0);
+	assert_int_equal(off, 1);
+	memset(&a, 0, sizeof(a));
+	assert_string_equal(cidr_format(&a, true, buf, sizeof(buf)), "");
 }
 
 int main(void)

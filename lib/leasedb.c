@@ -1,0 +1,1518 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/*
+ * The lease store (leasedb.h). Addresses are stored as they are (4 or 16
+ * byte BLOBs, which SQLite orders like numbers), so a row means the same
+ * thing whatever the configuration says today. Allocation bookkeeping is kept
+ * per family, relative to the pool it was made for (table alloc): a
+ * high-water mark hw (offsets at or above it were never handed out, except
+ * reservations, which are skipped) and free_addrs, the offsets below hw that
+ * no row holds. When the configured pool changes, both are reset (hw = the
+ * first leasable offset, no free entries): the allocator then walks up from
+ * the bottom, skipping addresses rows still hold.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "leasedb.h"
+
+#define LEASEDB_FILE "leases.db"
+#define LEASEDB_SCHEMA 1
+#define LEASEDB_APP_ID 0x76697370	/* "visp" */
+#define LEASEDB_BUSY_MS 5000
+
+/*
+ * migrations[v] takes the schema from version v - 1 to v, in the same
+ * transaction as the user_version bump. Append; never edit a shipped entry.
+ */
+static const char *const migrations[LEASEDB_SCHEMA + 1] = {
+	[1] =
+	"CREATE TABLE leases ("
+	" key TEXT NOT NULL PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 54),"
+	" name TEXT CHECK (length(name) <= 63),"
+	" ipv4 BLOB UNIQUE CHECK (ipv4 IS NULL OR (typeof(ipv4) = 'blob' AND length(ipv4) = 4)),"
+	" plen4 INTEGER CHECK (plen4 BETWEEN 0 AND 32),"
+	" ipv6 BLOB UNIQUE CHECK (ipv6 IS NULL OR (typeof(ipv6) = 'blob' AND length(ipv6) = 16)),"
+	" plen6 INTEGER CHECK (plen6 BETWEEN 0 AND 128),"
+	" created INTEGER NOT NULL,"
+	" expires INTEGER NOT NULL,"
+	" active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+	" reserved INTEGER NOT NULL CHECK (reserved IN (0, 1)),"
+	" conn INTEGER,"
+	" conn_pid INTEGER,"
+	" CHECK ((ipv4 IS NULL) = (plen4 IS NULL) AND (ipv6 IS NULL) = (plen6 IS NULL))"
+	");"
+	"CREATE INDEX leases_expiry ON leases (active, expires);"
+	"CREATE TABLE alloc (family INTEGER PRIMARY KEY, pool TEXT NOT NULL,"
+	" hw INTEGER NOT NULL);"
+	"CREATE TABLE free_addrs (family INTEGER NOT NULL, off INTEGER NOT NULL,"
+	" PRIMARY KEY (family, off)) WITHOUT ROWID;"
+	"CREATE TABLE meta (k TEXT NOT NULL PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;"
+	/* max_leases needs the number of active rows on every grant: count it as they change. */
+	"CREATE TABLE counts (name TEXT NOT NULL PRIMARY KEY, n INTEGER NOT NULL) WITHOUT ROWID;"
+	"INSERT INTO counts VALUES ('active', 0);"
+	"CREATE TRIGGER leases_ins AFTER INSERT ON leases WHEN new.active = 1 BEGIN"
+	" UPDATE counts SET n = n + 1 WHERE name = 'active'; END;"
+	"CREATE TRIGGER leases_del AFTER DELETE ON leases WHEN old.active = 1 BEGIN"
+	" UPDATE counts SET n = n - 1 WHERE name = 'active'; END;"
+	"CREATE TRIGGER leases_upd AFTER UPDATE OF active ON leases"
+	" WHEN old.active <> new.active BEGIN"
+	" UPDATE counts SET n = n + new.active - old.active WHERE name = 'active'; END;",
+};
+
+#define COLS "key, name, ipv4, plen4, ipv6, plen6, created, expires, active, reserved, " \
+	     "conn, conn_pid"
+
+enum stmt {
+	S_GET, S_HOLDER4, S_HOLDER6, S_COUNT, S_UPSERT,
+	S_ALLOC_GET, S_ALLOC_SET, S_FREE_RESET, S_FREE_MIN, S_FREE_DEL, S_FREE_ADD,
+	S_STEAL4, S_STEAL6, S_DROP4, S_DROP6, S_GC,
+	S_REVOKE, S_SET_CONN, S_EXPIRE, S_STALE, S_CLEAR_CONN, S_ALL,
+	S_META_GET, S_META_SET,
+	S_NSTMT
+};
+
+static const char *const sql[S_NSTMT] = {
+	[S_GET] = "SELECT " COLS " FROM leases WHERE key = ?1",
+	[S_HOLDER4] = "SELECT " COLS " FROM leases WHERE ipv4 = ?1",
+	[S_HOLDER6] = "SELECT " COLS " FROM leases WHERE ipv6 = ?1",
+	/* Active rows past their expiry are few: grants mark them (S_EXPIRE). */
+	[S_COUNT] = "SELECT (SELECT n FROM counts WHERE name = 'active') - (SELECT count(*)"
+		    " FROM leases WHERE active = 1 AND expires <= ?1)",
+	[S_UPSERT] = "INSERT INTO leases (" COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+		     " ?10, ?11, ?12) ON CONFLICT (key) DO UPDATE SET name = ?2, ipv4 = ?3,"
+		     " plen4 = ?4, ipv6 = ?5, plen6 = ?6, created = ?7, expires = ?8,"
+		     " active = ?9, reserved = ?10, conn = ?11, conn_pid = ?12",
+	[S_ALLOC_GET] = "SELECT pool, hw FROM alloc WHERE family = ?1",
+	[S_ALLOC_SET] = "INSERT OR REPLACE INTO alloc (family, pool, hw) VALUES (?1, ?2, ?3)",
+	[S_FREE_RESET] = "DELETE FROM free_addrs WHERE family = ?1",
+	[S_FREE_MIN] = "SELECT min(off) FROM free_addrs WHERE family = ?1",
+	[S_FREE_DEL] = "DELETE FROM free_addrs WHERE family = ?1 AND off = ?2",
+	[S_FREE_ADD] = "INSERT OR IGNORE INTO free_addrs (family, off) VALUES (?1, ?2)",
+	/*
+	 * The lease that expired the longest ago is the least likely to come
+	 * back. Grants mark expired leases inactive first, so walking the
+	 * (active, expires) index stops at the first match; the unary + keeps
+	 * the planner off the address index, which would mean a scan and a sort.
+	 */
+	[S_STEAL4] = "SELECT key, ipv4 FROM leases WHERE active = 0 AND reserved = 0"
+		     " AND +ipv4 BETWEEN ?1 AND ?2 AND key <> ?3 ORDER BY expires LIMIT 1",
+	[S_STEAL6] = "SELECT key, ipv6 FROM leases WHERE active = 0 AND reserved = 0"
+		     " AND +ipv6 BETWEEN ?1 AND ?2 AND key <> ?3 ORDER BY expires LIMIT 1",
+	[S_DROP4] = "UPDATE leases SET ipv4 = NULL, plen4 = NULL, active = 0 WHERE key = ?1",
+	[S_DROP6] = "UPDATE leases SET ipv6 = NULL, plen6 = NULL, active = 0 WHERE key = ?1",
+	/* A row with nothing left to remember is dropped. */
+	[S_GC] = "DELETE FROM leases WHERE key = ?1 AND ipv4 IS NULL AND ipv6 IS NULL"
+		 " AND conn IS NULL AND active = 0 AND reserved = 0",
+	[S_REVOKE] = "UPDATE leases SET active = 0, reserved = 0 WHERE key = ?1",
+	[S_SET_CONN] = "UPDATE leases SET conn = ?2, conn_pid = ?3 WHERE key = ?1",
+	[S_EXPIRE] = "UPDATE leases SET active = 0 WHERE active = 1 AND expires <= ?1",
+	[S_STALE] = "SELECT " COLS " FROM leases WHERE conn IS NOT NULL"
+		    " AND NOT (active = 1 AND expires > ?1) ORDER BY key",
+	[S_CLEAR_CONN] = "UPDATE leases SET conn = NULL, conn_pid = NULL WHERE key = ?1"
+			 " AND conn = ?2 AND conn_pid IS ?3 AND NOT (active = 1 AND expires > ?4)",
+	[S_ALL] = "SELECT " COLS " FROM leases"
+		  " ORDER BY ipv4 IS NULL, ipv4, ipv6 IS NULL, ipv6, key",
+	[S_META_GET] = "SELECT v FROM meta WHERE k = ?1",
+	[S_META_SET] = "INSERT OR REPLACE INTO meta (k, v) VALUES (?1, ?2)",
+};
+
+struct leasedb {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *st[S_NSTMT];
+};
+
+/* What differs between the two families. */
+struct fam {
+	int family;		/* AF_INET, AF_INET6 */
+	int id;			/* 4 or 6: what the tables store */
+	int len;		/* address bytes */
+	enum stmt holder, steal, drop;
+};
+
+static const struct fam fams[2] = {
+	{ AF_INET, 4, 4, S_HOLDER4, S_STEAL4, S_DROP4 },
+	{ AF_INET6, 6, 16, S_HOLDER6, S_STEAL6, S_DROP6 },
+};
+
+static int errno_of(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+	case SQLITE_CANTOPEN:
+		return -EACCES;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EUCLEAN;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	default:
+		return -EIO;
+	}
+}
+
+/* Call before anything else touches the connection: the message is the last call's. */
+static int sqlerr(struct leasedb *db, int rc, struct verr *err)
+{
+	const char *msg = db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc);
+
+	return verr_set(err, errno_of(rc), "lease store '%s': %s", db->path, msg);
+}
+
+static int prep(struct leasedb *db, enum stmt id, sqlite3_stmt **out, struct verr *err)
+{
+	int rc;
+
+	if (!db->st[id]) {
+		rc = sqlite3_prepare_v3(db->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+					&db->st[id], NULL);
+		if (rc != SQLITE_OK)
+			return sqlerr(db, rc, err);
+	}
+	*out = db->st[id];
+	return 0;
+}
+
+static void done(sqlite3_stmt *s)
+{
+	if (s) {
+		sqlite3_reset(s);
+		sqlite3_clear_bindings(s);
+	}
+}
+
+/* Step s once: 1 for a row, 0 when done, or -errno. */
+static int step(struct leasedb *db, sqlite3_stmt *s, struct verr *err)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	return sqlerr(db, rc, err);
+}
+
+static int exec(struct leasedb *db, const char *text, struct verr *err)
+{
+	int rc = sqlite3_exec(db->db, text, NULL, NULL, NULL);
+
+	return rc == SQLITE_OK ? 0 : sqlerr(db, rc, err);
+}
+
+/* Writers take the write lock up front: two grants never read the same free address. */
+static int begin(struct leasedb *db, bool write, struct verr *err)
+{
+	return exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+}
+
+static int commit(struct leasedb *db, struct verr *err)
+{
+	return exec(db, "COMMIT", err);
+}
+
+static void rollback(struct leasedb *db)
+{
+	if (!sqlite3_get_autocommit(db->db))
+		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int check_key(const char *key, struct verr *err)
+{
+	size_t len = key ? strlen(key) : 0;
+
+	if (len == 0 || len > LEASEDB_KEY_MAX)
+		return verr_set(err, -EINVAL, "'%.60s' is not a public key (bad length)",
+				key ? key : "");
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)key[i] <= ' ' || (unsigned char)key[i] >= 0x7f)
+			return verr_set(err, -EINVAL, "public key has a bad character");
+	return 0;
+}
+
+static int check_name(const char *name, struct verr *err)
+{
+	if (strlen(name) > LEASEDB_NAME_MAX)
+		return verr_set(err, -EINVAL, "name '%.20s...' is longer than %d bytes", name,
+				LEASEDB_NAME_MAX);
+	for (const char *p = name; *p; p++)
+		if ((unsigned char)*p < ' ' || *p == 0x7f)
+			return verr_set(err, -EINVAL, "name has a control character");
+	return 0;
+}
+
+static void col_addr(sqlite3_stmt *s, int col, int family, struct cidr *out, bool *has)
+{
+	int len = family == AF_INET ? 4 : 16;
+
+	*has = false;
+	memset(out, 0, sizeof(*out));
+	if (sqlite3_column_type(s, col) != SQLITE_BLOB || sqlite3_column_bytes(s, col) != len)
+		return;
+	out->family = family;
+	memcpy(out->addr, sqlite3_column_blob(s, col), len);
+	out->prefix = sqlite3_column_int(s, col + 1);
+	*has = true;
+}
+
+static int64_t col_opt(sqlite3_stmt *s, int col)
+{
+	return sqlite3_column_type(s, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, col);
+}
+
+/* A row of COLS. */
+static void col_lease(sqlite3_stmt *s, struct lease *l)
+{
+	const unsigned char *t;
+
+	memset(l, 0, sizeof(*l));
+	t = sqlite3_column_text(s, 0);
+	snprintf(l->key, sizeof(l->key), "%s", t ? (const char *)t : "");
+	t = sqlite3_column_text(s, 1);
+	snprintf(l->name, sizeof(l->name), "%s", t ? (const char *)t : "");
+	col_addr(s, 2, AF_INET, &l->ipv4, &l->has_ipv4);
+	col_addr(s, 4, AF_INET6, &l->ipv6, &l->has_ipv6);
+	l->created = sqlite3_column_int64(s, 6);
+	l->expires = sqlite3_column_int64(s, 7);
+	l->active = sqlite3_column_int(s, 8);
+	l->reserved = sqlite3_column_int(s, 9);
+	l->conn = col_opt(s, 10);
+	l->conn_pid = l->conn < 0 ? -1 : col_opt(s, 11);
+}
+
+static bool lease_has(const struct lease *l, int fi)
+{
+	return fi == 0 ? l->has_ipv4 : l->has_ipv6;
+}
+
+static struct cidr *lease_addr(struct lease *l, int fi)
+{
+	return fi == 0 ? &l->ipv4 : &l->ipv6;
+}
+
+static void lease_set(struct lease *l, int fi, const struct cidr *a)
+{
+	if (fi == 0) {
+		l->has_ipv4 = a != NULL;
+		if (a)
+			l->ipv4 = *a;
+	} else {
+		l->has_ipv6 = a != NULL;
+		if (a)
+			l->ipv6 = *a;
+	}
+}
+
+/* One lease by key (S_GET) or by address (S_HOLDER4/6); *found says whether. */
+static int lookup(struct leasedb *db, enum stmt id, const void *k, int klen, struct lease *out,
+		  bool *found, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	*found = false;
+	ret = prep(db, id, &s, err);
+	if (ret < 0)
+		goto out;
+	if (id == S_GET)
+		sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_blob(s, 1, k, klen, SQLITE_STATIC);
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	if (ret == 1) {
+		col_lease(s, out);
+		*found = true;
+	}
+	ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+/* The address at offset off of fam fi's pool. */
+static int off_addr(const struct pool *pool, int fi, uint64_t off, struct cidr *out,
+		    struct verr *err)
+{
+	if (pool_addr(pool, fams[fi].family, off, out) < 0)
+		return verr_set(err, -ERANGE, "offset %llu is not leasable in pool %s",
+				(unsigned long long)off, pool_name(pool, fams[fi].family));
+	return 0;
+}
+
+static int held(struct leasedb *db, int fi, const struct cidr *a, struct lease *holder,
+		bool *found, struct verr *err)
+{
+	return lookup(db, fams[fi].holder, a->addr, fams[fi].len, holder, found, err);
+}
+
+/* Run a statement that takes (?1 text, ?2 int64) or fewer and returns no rows. */
+static int run(struct leasedb *db, enum stmt id, const char *t, int64_t i, bool bind_i,
+	       struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, id, &s, err);
+	if (ret < 0)
+		goto out;
+	if (t)
+		sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+	if (bind_i)
+		sqlite3_bind_int64(s, t ? 2 : 1, i);
+	ret = step(db, s, err);
+	if (ret > 0)
+		ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+static int free_op(struct leasedb *db, enum stmt id, int fi, uint64_t off, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, id, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_int(s, 1, fams[fi].id);
+	sqlite3_bind_int64(s, 2, (int64_t)off);
+	ret = step(db, s, err);
+	if (ret > 0)
+		ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+static int alloc_set(struct leasedb *db, const struct pool *pool, int fi, uint64_t hw,
+		     struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, S_ALLOC_SET, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_int(s, 1, fams[fi].id);
+	sqlite3_bind_text(s, 2, pool_name(pool, fams[fi].family), -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, (int64_t)hw);
+	ret = step(db, s, err);
+	if (ret > 0)
+		ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+/*
+ * The high-water mark of fam fi for the configured pool. Bookkeeping made for
+ * another pool is reset here (see the top of the file).
+ */
+static int alloc_get(struct leasedb *db, const struct pool *pool, int fi, uint64_t *hw,
+		     struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	uint64_t first, last;
+	const unsigned char *name;
+	bool same = false;
+	int ret;
+
+	pool_range(pool, fams[fi].family, &first, &last);
+	ret = prep(db, S_ALLOC_GET, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_int(s, 1, fams[fi].id);
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	if (ret == 1) {
+		name = sqlite3_column_text(s, 0);
+		*hw = (uint64_t)sqlite3_column_int64(s, 1);
+		same = name && !strcmp((const char *)name, pool_name(pool, fams[fi].family)) &&
+		       *hw >= first && *hw <= last + 1;
+	}
+	done(s);
+	s = NULL;
+	ret = 0;
+	if (same)
+		goto out;
+	*hw = first;
+	ret = run(db, S_FREE_RESET, NULL, fams[fi].id, true, err);
+	if (ret < 0)
+		goto out;
+	ret = alloc_set(db, pool, fi, *hw, err);
+out:
+	done(s);
+	return ret;
+}
+
+/* The lowest offset no row holds: the free list first, then the high-water mark. */
+static int alloc_fresh(struct leasedb *db, const struct pool *pool, int fi, uint64_t *off,
+		       bool *found, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct lease holder;
+	struct cidr a;
+	uint64_t first, last, hw, m;
+	bool is_held, any;
+	int ret;
+
+	*found = false;
+	pool_range(pool, fams[fi].family, &first, &last);
+	ret = alloc_get(db, pool, fi, &hw, err);
+	if (ret < 0)
+		goto out;
+	for (;;) {
+		ret = prep(db, S_FREE_MIN, &s, err);
+		if (ret < 0)
+			goto out;
+		sqlite3_bind_int(s, 1, fams[fi].id);
+		ret = step(db, s, err);
+		if (ret < 0)
+			goto out;
+		any = sqlite3_column_type(s, 0) != SQLITE_NULL;
+		m = (uint64_t)sqlite3_column_int64(s, 0);
+		done(s);
+		s = NULL;
+		if (!any)
+			break;
+		ret = free_op(db, S_FREE_DEL, fi, m, err);
+		if (ret < 0)
+			goto out;
+		/* Never trust bookkeeping over the rows themselves. */
+		if (m < first || m >= hw)
+			continue;
+		ret = off_addr(pool, fi, m, &a, err);
+		if (ret < 0)
+			goto out;
+		ret = held(db, fi, &a, &holder, &is_held, err);
+		if (ret < 0)
+			goto out;
+		if (!is_held) {
+			*off = m;
+			*found = true;
+			goto out;
+		}
+	}
+	/* Reservations may sit above the mark: step over them. */
+	for (; hw <= last; hw++) {
+		ret = off_addr(pool, fi, hw, &a, err);
+		if (ret < 0)
+			goto out;
+		ret = held(db, fi, &a, &holder, &is_held, err);
+		if (ret < 0)
+			goto out;
+		if (!is_held) {
+			*off = hw++;
+			*found = true;
+			break;
+		}
+	}
+	ret = alloc_set(db, pool, fi, hw, err);
+out:
+	done(s);
+	return ret;
+}
+
+/* Take the address of the lease that expired the longest ago (not key's own). */
+static int steal(struct leasedb *db, const struct pool *pool, int fi, const char *key,
+		 struct cidr *out, bool *found, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct cidr lo, hi;
+	uint64_t first, last;
+	char *victim = NULL;
+	int ret;
+
+	*found = false;
+	pool_range(pool, fams[fi].family, &first, &last);
+	ret = off_addr(pool, fi, first, &lo, err);
+	if (ret < 0)
+		goto out;
+	ret = off_addr(pool, fi, last, &hi, err);
+	if (ret < 0)
+		goto out;
+	ret = prep(db, fams[fi].steal, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_blob(s, 1, lo.addr, fams[fi].len, SQLITE_STATIC);
+	sqlite3_bind_blob(s, 2, hi.addr, fams[fi].len, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
+	ret = step(db, s, err);
+	if (ret <= 0)
+		goto out;
+	victim = strdup((const char *)sqlite3_column_text(s, 0));
+	if (!victim) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	*out = lo;
+	memcpy(out->addr, sqlite3_column_blob(s, 1), fams[fi].len);
+	done(s);
+	s = NULL;
+	ret = run(db, fams[fi].drop, victim, 0, false, err);
+	if (ret < 0)
+		goto out;
+	ret = run(db, S_GC, victim, 0, false, err);
+	if (ret < 0)
+		goto out;
+	*found = true;
+out:
+	done(s);
+	free(victim);
+	return ret;
+}
+
+/* off is no longer held: below the high-water mark it goes on the free list. */
+static int release(struct leasedb *db, const struct pool *pool, int fi, uint64_t off,
+		   struct verr *err)
+{
+	uint64_t hw;
+	int ret;
+
+	ret = alloc_get(db, pool, fi, &hw, err);
+	if (ret < 0 || off >= hw)
+		goto out;
+	ret = free_op(db, S_FREE_ADD, fi, off, err);
+out:
+	return ret;
+}
+
+/* Take a reserved address, making sure nobody else needs it. */
+static int take_wanted(struct leasedb *db, const struct pool *pool, int fi, const char *key,
+		       const struct cidr *want, int64_t now, struct cidr *out, uint64_t *offp,
+		       struct verr *err)
+{
+	struct lease holder;
+	char a[CIDR_STRLEN];
+	uint64_t off, hw;
+	bool found;
+	int ret;
+
+	ret = pool_offset(pool, want, &off, err);
+	if (ret < 0)
+		goto out;
+	*offp = off;
+	ret = off_addr(pool, fi, off, out, err);
+	if (ret < 0)
+		goto out;
+	ret = held(db, fi, out, &holder, &found, err);
+	if (ret < 0)
+		goto out;
+	cidr_format(out, false, a, sizeof(a));
+	if (found && strcmp(holder.key, key)) {
+		ret = -EADDRINUSE;
+		if (lease_is_current(&holder, now)) {
+			verr_set(err, ret, "%s is leased to %s%s%s%s", a, holder.key,
+				 *holder.name ? " (" : "", holder.name, *holder.name ? ")" : "");
+			goto out;
+		}
+		if (holder.reserved) {
+			verr_set(err, ret, "%s is reserved for %s%s%s%s", a, holder.key,
+				 *holder.name ? " (" : "", holder.name, *holder.name ? ")" : "");
+			goto out;
+		}
+		/* An expired lease's affinity gives way to the operator. */
+		ret = run(db, fams[fi].drop, holder.key, 0, false, err);
+		if (ret < 0)
+			goto out;
+		ret = run(db, S_GC, holder.key, 0, false, err);
+		goto out;
+	}
+	if (found)
+		goto out;
+	ret = alloc_get(db, pool, fi, &hw, err);
+	if (ret < 0 || off >= hw)
+		goto out;
+	ret = free_op(db, S_FREE_DEL, fi, off, err);
+out:
+	return ret;
+}
+
+/*
+ * Settle res's address of fam fi (res starts as key's row, or empty) per the
+ * rules in leasedb.h; *changed is set when it differs from what it was.
+ */
+static int assign(struct leasedb *db, const struct pool *pool, int fi, const char *key,
+		  const struct cidr *want, int64_t now, struct lease *res, bool *changed,
+		  struct verr *err)
+{
+	int family = fams[fi].family;
+	const struct cidr *net = pool_net(pool, family);
+	struct cidr *cur = lease_addr(res, fi), a;
+	uint64_t hoff = 0, off = 0;
+	bool have = false, found;
+	int ret = 0;
+
+	if (!net && want) {
+		ret = pool_offset(pool, want, &off, err);	/* says there is no such pool */
+		goto out;
+	}
+	if (!net) {
+		/* No pool of this family (any more): the lease carries no such address. */
+		if (lease_has(res, fi))
+			*changed = true;
+		lease_set(res, fi, NULL);
+		goto out;
+	}
+	have = lease_has(res, fi) && pool_offset(pool, cur, &hoff, NULL) == 0;
+	if (want) {
+		ret = take_wanted(db, pool, fi, key, want, now, &a, &off, err);
+		if (ret < 0)
+			goto out;
+		if (have && off == hoff) {
+			*changed |= cur->prefix != net->prefix;
+			cur->prefix = net->prefix;
+			goto out;
+		}
+		if (have) {
+			ret = release(db, pool, fi, hoff, err);
+			if (ret < 0)
+				goto out;
+		}
+	} else if (have) {
+		if (cur->prefix != net->prefix) {
+			cur->prefix = net->prefix;
+			*changed = true;
+		}
+		goto out;
+	} else {
+		ret = alloc_fresh(db, pool, fi, &off, &found, err);
+		if (ret < 0)
+			goto out;
+		if (found)
+			ret = off_addr(pool, fi, off, &a, err);
+		else
+			ret = steal(db, pool, fi, key, &a, &found, err);
+		if (ret < 0)
+			goto out;
+		if (!found) {
+			ret = verr_set(err, -ENOSPC, "pool %s is exhausted",
+				       pool_name(pool, family));
+			goto out;
+		}
+	}
+	a.prefix = net->prefix;
+	lease_set(res, fi, &a);
+	*changed = true;
+out:
+	return ret;
+}
+
+static int count_current(struct leasedb *db, int64_t now, long *n, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, S_COUNT, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_int64(s, 1, now);
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	*n = sqlite3_column_int64(s, 0);
+	ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+static void bind_addr(sqlite3_stmt *s, int col, const struct lease *l, int fi)
+{
+	const struct cidr *a = fi == 0 ? &l->ipv4 : &l->ipv6;
+
+	if (!lease_has(l, fi)) {
+		sqlite3_bind_null(s, col);
+		sqlite3_bind_null(s, col + 1);
+		return;
+	}
+	sqlite3_bind_blob(s, col, a->addr, fams[fi].len, SQLITE_STATIC);
+	sqlite3_bind_int(s, col + 1, a->prefix);
+}
+
+static int upsert(struct leasedb *db, const struct lease *l, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, S_UPSERT, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, l->key, -1, SQLITE_STATIC);
+	if (*l->name)
+		sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
+	bind_addr(s, 3, l, 0);
+	bind_addr(s, 5, l, 1);
+	sqlite3_bind_int64(s, 7, l->created);
+	sqlite3_bind_int64(s, 8, l->expires);
+	sqlite3_bind_int(s, 9, l->active);
+	sqlite3_bind_int(s, 10, l->reserved);
+	if (l->conn >= 0) {
+		sqlite3_bind_int64(s, 11, l->conn);
+		if (l->conn_pid >= 0)
+			sqlite3_bind_int64(s, 12, l->conn_pid);
+	}
+	ret = step(db, s, err);
+	if (ret > 0)
+		ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+int leasedb_grant(struct leasedb *db, const struct pool *pool, const char *key, const char *name,
+		  const struct cidr *want4, const struct cidr *want6, long lease_time, int64_t now,
+		  struct lease *out, bool *is_new, struct verr *err)
+{
+	const struct cidr *want[2] = { want4, want6 };
+	struct lease res;
+	bool found, current, changed = false;
+	long n;
+	int ret;
+
+	ret = check_key(key, err);
+	if (ret < 0)
+		goto out;
+	if (name) {
+		ret = check_name(name, err);
+		if (ret < 0)
+			goto out;
+	}
+	ret = -EINVAL;
+	if (lease_time <= 0) {
+		verr_set(err, ret, "lease time %ld is not positive", lease_time);
+		goto out;
+	}
+	if ((want4 && want4->family != AF_INET) || (want6 && want6->family != AF_INET6)) {
+		verr_set(err, ret, "reserved address of the wrong family");
+		goto out;
+	}
+	ret = begin(db, true, err);
+	if (ret < 0)
+		goto out;
+	/* Cheap (an index range) and keeps S_COUNT cheap; connections stay recorded. */
+	ret = run(db, S_EXPIRE, NULL, now, true, err);
+	if (ret < 0)
+		goto out;
+	ret = lookup(db, S_GET, key, 0, &res, &found, err);
+	if (ret < 0)
+		goto out;
+	current = found && lease_is_current(&res, now);
+	if (!found) {
+		memset(&res, 0, sizeof(res));
+		snprintf(res.key, sizeof(res.key), "%s", key);
+		res.conn = res.conn_pid = -1;
+	}
+	if (!current && pool_max_leases(pool) > 0) {
+		ret = count_current(db, now, &n, err);
+		if (ret < 0)
+			goto out;
+		if (n >= pool_max_leases(pool)) {
+			ret = verr_set(err, -ENOSPC, "max_leases (%ld) reached",
+				       pool_max_leases(pool));
+			goto out;
+		}
+	}
+	for (int fi = 0; fi < 2; fi++) {
+		ret = assign(db, pool, fi, key, want[fi], now, &res, &changed, err);
+		if (ret < 0)
+			goto out;
+	}
+	if (!current)
+		res.created = now;
+	res.expires = now + lease_time;
+	res.active = true;
+	res.reserved = res.reserved || want4 || want6;
+	if (name)
+		snprintf(res.name, sizeof(res.name), "%s", name);
+	ret = upsert(db, &res, err);
+	if (ret < 0)
+		goto out;
+	ret = commit(db, err);
+	if (ret < 0)
+		goto out;
+	if (out)
+		*out = res;
+	if (is_new)
+		*is_new = !current || changed;
+out:
+	if (ret < 0)
+		rollback(db);
+	return ret;
+}
+
+int leasedb_get(struct leasedb *db, const char *key, struct lease *out, struct verr *err)
+{
+	bool found;
+	int ret;
+
+	ret = check_key(key, err);
+	if (ret < 0)
+		return ret;
+	ret = lookup(db, S_GET, key, 0, out, &found, err);
+	if (ret == 0 && !found)
+		ret = verr_set(err, -ENOENT, "%s has no lease", key);
+	return ret;
+}
+
+int leasedb_revoke(struct leasedb *db, const char *key, struct lease *old, struct verr *err)
+{
+	struct lease l;
+	bool found;
+	int ret;
+
+	ret = check_key(key, err);
+	if (ret < 0)
+		goto out;
+	ret = begin(db, true, err);
+	if (ret < 0)
+		goto out;
+	ret = lookup(db, S_GET, key, 0, &l, &found, err);
+	if (ret < 0)
+		goto out;
+	if (!found || (!l.active && !l.reserved)) {
+		ret = verr_set(err, -ENOENT, "%s has no lease", key);
+		goto out;
+	}
+	ret = run(db, S_REVOKE, key, 0, false, err);
+	if (ret < 0)
+		goto out;
+	ret = commit(db, err);
+	if (ret < 0)
+		goto out;
+	if (old)
+		*old = l;
+out:
+	if (ret < 0)
+		rollback(db);
+	return ret;
+}
+
+int leasedb_set_conn(struct leasedb *db, const char *key, int64_t conn, int64_t pid,
+		     struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = check_key(key, err);
+	if (ret < 0)
+		goto out;
+	ret = prep(db, S_SET_CONN, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	if (conn >= 0) {
+		sqlite3_bind_int64(s, 2, conn);
+		if (pid >= 0)
+			sqlite3_bind_int64(s, 3, pid);
+	}
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	ret = 0;
+	if (sqlite3_changes(db->db) == 0)
+		ret = verr_set(err, -ENOENT, "%s has no lease", key);
+out:
+	done(s);
+	return ret;
+}
+
+/* Read the rows a statement returns, so callbacks run with no statement open. */
+static int read_all(struct leasedb *db, enum stmt id, int64_t now, struct lease **out,
+		    size_t *n, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct lease *v = NULL, *nv;
+	size_t cap = 0, len = 0;
+	int ret;
+
+	ret = prep(db, id, &s, err);
+	if (ret < 0)
+		goto out;
+	if (sqlite3_bind_parameter_count(s) > 0)
+		sqlite3_bind_int64(s, 1, now);
+	while ((ret = step(db, s, err)) == 1) {
+		if (len == cap) {
+			cap = cap ? cap * 2 : 64;
+			nv = reallocarray(v, cap, sizeof(*v));
+			if (!nv) {
+				ret = verr_set(err, -ENOMEM, "out of memory");
+				goto out;
+			}
+			v = nv;
+		}
+		col_lease(s, &v[len++]);
+	}
+	if (ret < 0)
+		goto out;
+	*out = v;
+	*n = len;
+	v = NULL;
+out:
+	done(s);
+	free(v);
+	return ret;
+}
+
+int leasedb_foreach(struct leasedb *db, leasedb_cb cb, void *arg, struct verr *err)
+{
+	struct lease *v = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = read_all(db, S_ALL, 0, &v, &n, err);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		ret = cb(&v[i], arg);
+		if (ret > 0)
+			ret = 0;
+	}
+	free(v);
+	return ret;
+}
+
+static int clear_conn(struct leasedb *db, const struct lease *l, int64_t now, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, S_CLEAR_CONN, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, l->key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, l->conn);
+	if (l->conn_pid >= 0)
+		sqlite3_bind_int64(s, 3, l->conn_pid);
+	sqlite3_bind_int64(s, 4, now);
+	ret = step(db, s, err);
+	if (ret > 0)
+		ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+int leasedb_expire(struct leasedb *db, int64_t now, leasedb_cb cb, void *arg, long *expired,
+		   struct verr *err)
+{
+	struct lease *v = NULL;
+	size_t n = 0;
+	int ret;
+
+	ret = begin(db, true, err);
+	if (ret < 0)
+		goto out;
+	ret = run(db, S_EXPIRE, NULL, now, true, err);
+	if (ret < 0)
+		goto out;
+	if (expired)
+		*expired = sqlite3_changes(db->db);
+	ret = read_all(db, S_STALE, now, &v, &n, err);
+	if (ret < 0)
+		goto out;
+	ret = commit(db, err);
+	if (ret < 0)
+		goto out;
+	/*
+	 * A connection is forgotten only once cb says it is gone from cjdns: a
+	 * crash in between leaves it recorded for the next run.
+	 */
+	for (size_t i = 0; cb && i < n; i++) {
+		ret = cb(&v[i], arg);
+		if (ret < 0)
+			goto out;
+		ret = clear_conn(db, &v[i], now, err);
+		if (ret < 0)
+			goto out;
+	}
+out:
+	if (ret < 0)
+		rollback(db);
+	free(v);
+	return ret;
+}
+
+int leasedb_count(struct leasedb *db, int64_t now, long *current, struct verr *err)
+{
+	return count_current(db, now, current, err);
+}
+
+int leasedb_meta_get(struct leasedb *db, const char *k, char *buf, size_t len, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *v;
+	int ret;
+
+	ret = prep(db, S_META_GET, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	if (ret == 0) {
+		ret = verr_set(err, -ENOENT, "no '%s' in the lease store", k);
+		goto out;
+	}
+	v = sqlite3_column_text(s, 0);
+	if (!v || (size_t)sqlite3_column_bytes(s, 0) >= len) {
+		ret = verr_set(err, -ERANGE, "'%s' in the lease store is too long", k);
+		goto out;
+	}
+	memcpy(buf, v, sqlite3_column_bytes(s, 0) + 1);
+	ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+int leasedb_meta_set(struct leasedb *db, const char *k, const char *v, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, S_META_SET, &s, err);
+	if (ret < 0)
+		goto out;
+	sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
+	ret = step(db, s, err);
+	if (ret > 0)
+		ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+/* Run one-off SQL returning a single integer (PRAGMAs, counts). */
+static int query_int(struct leasedb *db, const char *text, const void *b1, const void *b2,
+		     int blen, int64_t *v, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int rc, ret;
+
+	rc = sqlite3_prepare_v2(db->db, text, -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sqlerr(db, rc, err);
+		goto out;
+	}
+	if (b1)
+		sqlite3_bind_blob(s, 1, b1, blen, SQLITE_STATIC);
+	if (b2)
+		sqlite3_bind_blob(s, 2, b2, blen, SQLITE_STATIC);
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	*v = ret ? sqlite3_column_int64(s, 0) : 0;
+	ret = 0;
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int check_integrity(struct leasedb *db, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *t;
+	int rc, ret;
+
+	rc = sqlite3_prepare_v2(db->db, "PRAGMA integrity_check", -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sqlerr(db, rc, err);
+		goto out;
+	}
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	t = ret ? sqlite3_column_text(s, 0) : NULL;
+	ret = 0;
+	if (!t || strcmp((const char *)t, "ok"))
+		ret = verr_set(err, -EUCLEAN, "lease store '%s': integrity_check: %s", db->path,
+			       t ? (const char *)t : "no answer");
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static int check_row(const struct lease *l, const struct pool *pool, int64_t now,
+		     struct verr *err)
+{
+	char a[CIDR_STRLEN];
+	struct verr why = { 0 };
+	uint64_t off;
+
+	if (check_key(l->key, NULL) < 0)
+		return verr_set(err, -EUCLEAN, "malformed key '%s'", l->key);
+	if (l->conn < 0 && l->conn_pid >= 0)
+		return verr_set(err, -EUCLEAN, "%s: a cjdroute pid without a connection", l->key);
+	if (!pool || !lease_is_current(l, now))
+		return 0;
+	for (int fi = 0; fi < 2; fi++) {
+		const struct cidr *net = pool_net(pool, fams[fi].family);
+		const struct cidr *c = fi == 0 ? &l->ipv4 : &l->ipv6;
+
+		if (!net && lease_has(l, fi))
+			return verr_set(err, -EUCLEAN, "%s has an IPv%d address but no such pool "
+					"is configured", l->key, fams[fi].id);
+		if (!net)
+			continue;
+		if (!lease_has(l, fi))
+			return verr_set(err, -EUCLEAN, "%s has no address from pool %s", l->key,
+					pool_name(pool, fams[fi].family));
+		if (pool_offset(pool, c, &off, &why) < 0)
+			return verr_set(err, -EUCLEAN, "%s: %s", l->key, why.msg);
+		if (c->prefix != net->prefix)
+			return verr_set(err, -EUCLEAN, "%s: %s has prefix length %d, not %d",
+					l->key, cidr_format(c, false, a, sizeof(a)), c->prefix,
+					net->prefix);
+	}
+	return 0;
+}
+
+/*
+ * The allocator's bookkeeping for the configured pool: every offset in
+ * [first, hw) is held by exactly one row or on the free list, never both.
+ */
+static int check_alloc(struct leasedb *db, const struct pool *pool, int fi, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	struct cidr lo, hi, a;
+	struct lease holder;
+	char text[CIDR_STRLEN];
+	uint64_t first, last, hw = 0, off;
+	int64_t nheld = 0, nfree = 0;
+	bool ours = false, found;
+	const unsigned char *name;
+	int rc, ret;
+
+	if (!pool_range(pool, fams[fi].family, &first, &last))
+		return 0;
+	rc = sqlite3_prepare_v2(db->db, "SELECT pool, hw FROM alloc WHERE family = ?1", -1, &s,
+				NULL);
+	if (rc != SQLITE_OK) {
+		ret = sqlerr(db, rc, err);
+		goto out;
+	}
+	sqlite3_bind_int(s, 1, fams[fi].id);
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	if (ret == 1) {
+		name = sqlite3_column_text(s, 0);
+		ours = name && !strcmp((const char *)name, pool_name(pool, fams[fi].family));
+		hw = (uint64_t)sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	ret = 0;
+	/* Made for another pool: the next grant resets it. */
+	if (!ours)
+		goto out;
+	ret = -EUCLEAN;
+	if (hw < first || hw > last + 1) {
+		verr_set(err, ret, "pool %s: high-water mark %llu out of range",
+			 pool_name(pool, fams[fi].family), (unsigned long long)hw);
+		goto out;
+	}
+	rc = sqlite3_prepare_v2(db->db, "SELECT off FROM free_addrs WHERE family = ?1", -1, &s,
+				NULL);
+	if (rc != SQLITE_OK) {
+		ret = sqlerr(db, rc, err);
+		goto out;
+	}
+	sqlite3_bind_int(s, 1, fams[fi].id);
+	while ((ret = step(db, s, err)) == 1) {
+		off = (uint64_t)sqlite3_column_int64(s, 0);
+		ret = -EUCLEAN;
+		if (off < first || off >= hw || pool_addr(pool, fams[fi].family, off, &a) < 0) {
+			verr_set(err, ret, "pool %s: free offset %llu out of range",
+				 pool_name(pool, fams[fi].family), (unsigned long long)off);
+			goto out;
+		}
+		ret = held(db, fi, &a, &holder, &found, err);
+		if (ret < 0)
+			goto out;
+		if (found) {
+			ret = verr_set(err, -EUCLEAN, "pool %s: %s is both free and leased to %s",
+				       pool_name(pool, fams[fi].family),
+				       cidr_format(&a, false, text, sizeof(text)), holder.key);
+			goto out;
+		}
+		nfree++;
+	}
+	if (ret < 0)
+		goto out;
+	ret = 0;
+	if (hw == first)
+		goto out;
+	ret = off_addr(pool, fi, first, &lo, err);
+	if (ret < 0)
+		goto out;
+	ret = off_addr(pool, fi, hw - 1, &hi, err);
+	if (ret < 0)
+		goto out;
+	ret = query_int(db, fi == 0 ? "SELECT count(*) FROM leases WHERE ipv4 BETWEEN ?1 AND ?2" :
+			"SELECT count(*) FROM leases WHERE ipv6 BETWEEN ?1 AND ?2",
+			lo.addr, hi.addr, fams[fi].len, &nheld, err);
+	if (ret < 0)
+		goto out;
+	if ((uint64_t)(nheld + nfree) != hw - first)
+		ret = verr_set(err, -EUCLEAN, "pool %s: %lld addresses below the high-water mark "
+			       "but %lld held and %lld free", pool_name(pool, fams[fi].family),
+			       (long long)(hw - first), (long long)nheld, (long long)nfree);
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int leasedb_check(struct leasedb *db, const struct pool *pool, int64_t now, struct verr *err)
+{
+	struct lease *v = NULL;
+	size_t n = 0;
+	int64_t dups = 0;
+	int ret;
+
+	ret = begin(db, false, err);
+	if (ret < 0)
+		goto out;
+	ret = check_integrity(db, err);
+	if (ret < 0)
+		goto out;
+	/* UNIQUE forbids these; an index out of step with its table would not. */
+	ret = query_int(db, "SELECT (SELECT count(*) FROM (SELECT ipv4 FROM leases"
+			" WHERE ipv4 IS NOT NULL GROUP BY ipv4 HAVING count(*) > 1))"
+			" + (SELECT count(*) FROM (SELECT ipv6 FROM leases"
+			" WHERE ipv6 IS NOT NULL GROUP BY ipv6 HAVING count(*) > 1))",
+			NULL, NULL, 0, &dups, err);
+	if (ret < 0)
+		goto out;
+	if (dups) {
+		ret = verr_set(err, -EUCLEAN, "%lld addresses are leased twice", (long long)dups);
+		goto out;
+	}
+	ret = query_int(db, "SELECT (SELECT n FROM counts WHERE name = 'active')"
+			" - (SELECT count(*) FROM leases WHERE active = 1)", NULL, NULL, 0, &dups,
+			err);
+	if (ret < 0)
+		goto out;
+	if (dups) {
+		ret = verr_set(err, -EUCLEAN, "the count of active leases is off by %lld",
+			       (long long)dups);
+		goto out;
+	}
+	ret = read_all(db, S_ALL, 0, &v, &n, err);
+	if (ret < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		ret = check_row(&v[i], pool, now, err);
+		if (ret < 0)
+			goto out;
+	}
+	for (int fi = 0; pool && fi < 2; fi++) {
+		ret = check_alloc(db, pool, fi, err);
+		if (ret < 0)
+			goto out;
+	}
+	ret = commit(db, err);
+out:
+	if (ret < 0) {
+		rollback(db);
+		verr_wrap(err, "lease store '%s' is inconsistent", db->path);
+	}
+	free(v);
+	return ret;
+}
+
+/* Bring the schema to LEASEDB_SCHEMA; refuse databases that are not ours or are newer. */
+static int migrate(struct leasedb *db, struct verr *err)
+{
+	char text[64];
+	int64_t version = 0, app = 0, tables = 0;
+	bool locked = false;
+	int ret;
+
+	for (;;) {
+		ret = query_int(db, "PRAGMA user_version", NULL, NULL, 0, &version, err);
+		if (ret < 0)
+			goto out;
+		ret = query_int(db, "PRAGMA application_id", NULL, NULL, 0, &app, err);
+		if (ret < 0)
+			goto out;
+		ret = query_int(db, "SELECT count(*) FROM sqlite_master", NULL, NULL, 0, &tables,
+				err);
+		if (ret < 0)
+			goto out;
+		ret = -EUCLEAN;
+		/* Our first migration sets application_id: tables without it are someone else's. */
+		if ((app != 0 && app != LEASEDB_APP_ID) || (app == 0 && tables > 0)) {
+			verr_set(err, ret, "'%s' is an SQLite database but not a visp lease store",
+				 db->path);
+			goto out;
+		}
+		ret = -ENOTSUP;
+		if (version > LEASEDB_SCHEMA) {
+			verr_set(err, ret, "lease store '%s' has schema version %lld, newer than "
+				 "this visp's %d", db->path, (long long)version, LEASEDB_SCHEMA);
+			goto out;
+		}
+		ret = 0;
+		if (version == LEASEDB_SCHEMA || locked)
+			break;
+		/* Look again under the write lock: another process may be migrating. */
+		ret = begin(db, true, err);
+		if (ret < 0)
+			goto out;
+		locked = true;
+	}
+	for (int64_t v = version + 1; v <= LEASEDB_SCHEMA; v++) {
+		ret = exec(db, migrations[v], err);
+		if (ret < 0)
+			goto out;
+		snprintf(text, sizeof(text), "PRAGMA user_version = %lld", (long long)v);
+		ret = exec(db, text, err);
+		if (ret < 0)
+			goto out;
+	}
+	if (locked) {
+		snprintf(text, sizeof(text), "PRAGMA application_id = %d", LEASEDB_APP_ID);
+		ret = exec(db, text, err);
+		if (ret < 0)
+			goto out;
+		ret = commit(db, err);
+	}
+out:
+	if (ret < 0)
+		rollback(db);
+	return ret;
+}
+
+static int set_wal(struct leasedb *db, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	const unsigned char *mode;
+	int rc, ret;
+
+	rc = sqlite3_prepare_v2(db->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sqlerr(db, rc, err);
+		goto out;
+	}
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	mode = ret ? sqlite3_column_text(s, 0) : NULL;
+	ret = 0;
+	if (!mode || strcmp((const char *)mode, "wal"))
+		ret = verr_set(err, -EIO, "lease store '%s': cannot use WAL mode (journal "
+			       "mode is %s)", db->path, mode ? (const char *)mode : "unknown");
+out:
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
+{
+	struct leasedb *db = NULL;
+	struct stat st;
+	mode_t old_mask;
+	int fd = -1, rc, ret = -ENOMEM;
+
+	*out = NULL;
+	/*
+	 * SQLite creates -wal and -shm with the database file's mode, but the
+	 * umask applies too: keep the state private whatever the caller's is.
+	 */
+	old_mask = umask(077);
+	db = calloc(1, sizeof(*db));
+	if (!db || asprintf(&db->path, "%s/%s", state_dir, LEASEDB_FILE) < 0) {
+		if (db)
+			db->path = NULL;
+		verr_set(err, ret, "out of memory");
+		goto out;
+	}
+	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		verr_set(err, ret, "cannot create state directory '%s': %s", state_dir,
+			 strerror(errno));
+		goto out;
+	}
+	fd = open(db->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		verr_set(err, ret, "cannot open lease store '%s': %s", db->path, strerror(errno));
+		goto out;
+	}
+	ret = -EINVAL;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		verr_set(err, ret, "lease store '%s' is not a regular file", db->path);
+		goto out;
+	}
+	/*
+	 * Closed before SQLite opens the file: closing any descriptor of a file
+	 * drops all of the process's POSIX locks on it, SQLite's included, and
+	 * another process would then checkpoint and reset the WAL under us.
+	 */
+	close(fd);
+	fd = -1;
+	rc = sqlite3_open_v2(db->path, &db->db, SQLITE_OPEN_READWRITE, NULL);
+	if (rc != SQLITE_OK) {
+		ret = sqlerr(db, rc, err);
+		goto out;
+	}
+	sqlite3_extended_result_codes(db->db, 1);
+	sqlite3_busy_timeout(db->db, LEASEDB_BUSY_MS);
+	ret = set_wal(db, err);
+	if (ret < 0)
+		goto out;
+	/* In WAL mode NORMAL survives any process crash; a power cut may lose the last grants. */
+	ret = exec(db, "PRAGMA synchronous = NORMAL", err);
+	if (ret < 0)
+		goto out;
+	ret = migrate(db, err);
+	if (ret < 0)
+		goto out;
+	*out = db;
+	db = NULL;
+out:
+	if (ret == -EACCES && access(state_dir, W_OK) < 0)
+		verr_wrap(err, "state directory '%s' is not writable", state_dir);
+	if (fd >= 0)
+		close(fd);
+	leasedb_close(db);
+	umask(old_mask);
+	return ret;
+}
+
+void leasedb_close(struct leasedb *db)
+{
+	if (!db)
+		return;
+	for (int i = 0; i < S_NSTMT; i++)
+		sqlite3_finalize(db->st[i]);
+	sqlite3_close(db->db);
+	free(db->path);
+	free(db);
+}
+
+const char *leasedb_path(const struct leasedb *db)
+{
+	return db->path;
+}
