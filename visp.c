@@ -13,6 +13,7 @@
 struct visp_ctx ctx;
 
 const struct noun visp_nouns[] = {
+	{ "lease",	cmd_lease,	lease_verbs,	"gateway: grant, revoke, list, sync and serve leases" },
 	{ "key",	cmd_key,	key_verbs,	"cjdns public keys: addresses" },
 	{ "cjdns",	cmd_cjdns,	cjdns_verbs,	"call a cjdns admin function" },
 	{ "sudoers",	cmd_sudoers,	NULL,		"print a sudoers file for the privileged commands" },

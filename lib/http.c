@@ -84,6 +84,14 @@ static int set_target(struct http_request *req, const char *t, size_t len, struc
 		return verr_set(err, 400, "request target must be an absolute path");
 	memcpy(req->path, t, plen);
 	req->path[plen] = '\0';
+	if (plen < len && t[plen] == '?') {
+		size_t qlen = strcspn(t + plen + 1, "#");
+
+		if (qlen > len - plen - 1)
+			qlen = len - plen - 1;
+		memcpy(req->query, t + plen + 1, qlen);
+		req->query[qlen] = '\0';
+	}
 	return 0;
 }
 
@@ -234,6 +242,8 @@ int http_read_cgi(int fd, int timeout_ms, struct http_request *req, struct verr 
 		return ret;
 	if (remote)
 		snprintf(req->remote_addr, sizeof(req->remote_addr), "%s", remote);
+	if (getenv("QUERY_STRING") && strlen(getenv("QUERY_STRING")) < sizeof(req->query))
+		strcpy(req->query, getenv("QUERY_STRING"));
 	if (clen && *clen) {
 		ret = set_content_length(req, clen, err);
 		if (ret)

@@ -18,6 +18,7 @@
 struct http_request {
 	char method[8];
 	char path[HTTP_MAX_TARGET];	/* without the query string */
+	char query[HTTP_MAX_TARGET];	/* after '?', "" when none */
 	long content_length;		/* -1 when absent */
 	char *body;			/* NUL-terminated, body_len bytes */
 	size_t body_len;

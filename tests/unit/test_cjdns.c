@@ -130,6 +130,7 @@ static void *fake_main(void *arg)
 		setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 		n = recvfrom(f->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
 		if (n <= 0 || bencode_decode(buf, n, &req, NULL) < 0 || f->silent) {
+			bval_free(req);
 			bval_free(reply);
 			continue;
 		}

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/* visp lease: the gateway's leases, by hand and over HTTP. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "gateway.h"
+#include "json.h"
+
+/* A silent or slow lease client is cut off after this long. */
+#define SERVE_TIMEOUT_MS 5000
+
+/* Open the store (and cjdns when with_cjdns); messages already reported. */
+static int open_gateway(struct gateway **gw, struct cjdns **cj, bool with_cjdns)
+{
+	struct verr err = { 0 };
+	int ret = 0;
+
+	if (with_cjdns)
+		ret = open_cjdns(cj, &err);
+	if (ret == 0)
+		ret = gateway_open(gw, ctx.cfg, with_cjdns ? *cj : NULL, &err);
+	return ret < 0 ? report(&err) : 0;
+}
+
+static void print_lease_json(struct json *j, const struct lease *l)
+{
+	char a4[CIDR_STRLEN], a6[CIDR_STRLEN], when[32];
+
+	proto_format_time(l->expires, when);
+	json_obj(j);
+	json_kstr(j, "public_key", l->key);
+	json_kstr(j, "name", l->name[0] ? l->name : NULL);
+	json_kstr(j, "ipv4_address", l->has_ipv4 ? cidr_format(&l->ipv4, true, a4, sizeof(a4))
+						 : NULL);
+	json_kstr(j, "ipv6_address", l->has_ipv6 ? cidr_format(&l->ipv6, true, a6, sizeof(a6))
+						 : NULL);
+	json_kstr(j, "expires", when);
+	json_kbool(j, "current", lease_is_current(l, time(NULL)));
+	json_kbool(j, "reserved", l->reserved);
+	json_key(j, "connection");
+	if (l->conn >= 0)
+		json_int(j, l->conn);
+	else
+		json_str(j, NULL);
+	json_end_obj(j);
+}
+
+static void print_lease_line(const struct lease *l)
+{
+	char a4[CIDR_STRLEN] = "-", a6[CIDR_STRLEN] = "-", when[32];
+
+	if (l->has_ipv4)
+		cidr_format(&l->ipv4, false, a4, sizeof(a4));
+	if (l->has_ipv6)
+		cidr_format(&l->ipv6, false, a6, sizeof(a6));
+	proto_format_time(l->expires, when);
+	printf("%-54s  %-15s  %-24s  %-20s  %s%s\n", l->key, a4, a6,
+	       lease_is_current(l, time(NULL)) ? when : "expired", l->name[0] ? l->name : "",
+	       l->reserved ? " (reserved)" : "");
+}
+
+static void print_one(const struct lease *l)
+{
+	struct json *j;
+
+	if (!ctx.json) {
+		print_lease_line(l);
+		return;
+	}
+	j = json_new(true);
+	print_lease_json(j, l);
+	printf("%s\n", json_text(j, NULL));
+	json_free(j);
+}
+
+static int parse_want(const char *s, int family, struct cidr *out, struct cidr **ptr)
+{
+	struct verr err = { 0 };
+
+	*ptr = NULL;
+	if (!s)
+		return 0;
+	if (cidr_parse_addr(s, family, out, &err) < 0)
+		return usage_error("%s", err.msg);
+	*ptr = out;
+	return 0;
+}
+
+static int lease_grant(int argc, const char **argv)
+{
+	const char *ipv4 = NULL, *ipv6 = NULL, *name = NULL;
+	struct poptOption opts[] = {
+		{ "ipv4", '4', POPT_ARG_STRING, &ipv4, 0, "reserve this IPv4 address", "ADDR" },
+		{ "ipv6", '6', POPT_ARG_STRING, &ipv6, 0, "reserve this IPv6 address", "ADDR" },
+		{ "name", 0, POPT_ARG_STRING, &name, 0, "a note stored with the lease", "TEXT" },
+		POPT_AUTOHELP POPT_TABLEEND
+	};
+	struct cidr w4, w6, *p4 = NULL, *p6 = NULL;
+	struct gateway *gw = NULL;
+	struct cjdns *cj = NULL;
+	struct verr err = { 0 };
+	struct lease l;
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, "KEY", 1, 1, &rc);
+	if (!pc)
+		return rc;
+	if (name && strlen(name) > LEASEDB_NAME_MAX) {
+		rc = usage_error("--name is longer than %d characters", LEASEDB_NAME_MAX);
+		goto out;
+	}
+	if ((rc = parse_want(ipv4, AF_INET, &w4, &p4)) || (rc = parse_want(ipv6, AF_INET6, &w6, &p6)))
+		goto out;
+	if (ctx.dry_run) {
+		info("would grant a lease to %s", poptGetArgs(pc)[0]);
+		rc = EXIT_OK;
+		goto out;
+	}
+	rc = open_gateway(&gw, &cj, true);
+	if (rc)
+		goto out;
+	rc = gateway_grant(gw, poptGetArgs(pc)[0], name, p4, p6, &l, &err) < 0 ? report(&err)
+										 : EXIT_OK;
+	if (rc == EXIT_OK)
+		print_one(&l);
+out:
+	gateway_close(gw);
+	cjdns_close(cj);
+	poptFreeContext(pc);
+	return rc;
+}
+
+static int lease_revoke(int argc, const char **argv)
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct gateway *gw = NULL;
+	struct cjdns *cj = NULL;
+	struct verr err = { 0 };
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, "KEY", 1, 1, &rc);
+	if (!pc)
+		return rc;
+	if (ctx.dry_run) {
+		info("would revoke the lease of %s", poptGetArgs(pc)[0]);
+		rc = EXIT_OK;
+		goto out;
+	}
+	rc = open_gateway(&gw, &cj, true);
+	if (rc)
+		goto out;
+	rc = gateway_revoke(gw, poptGetArgs(pc)[0], NULL, &err) < 0 ? report(&err) : EXIT_OK;
+out:
+	gateway_close(gw);
+	cjdns_close(cj);
+	poptFreeContext(pc);
+	return rc;
+}
+
+struct list_ctx {
+	bool all;
+	struct json *j;		/* NULL: a table */
+};
+
+static int list_one(const struct lease *l, void *arg)
+{
+	struct list_ctx *lc = arg;
+
+	if (!lc->all && !lease_is_current(l, time(NULL)))
+		return 0;
+	if (lc->j)
+		print_lease_json(lc->j, l);
+	else
+		print_lease_line(l);
+	return 0;
+}
+
+static int lease_list(int argc, const char **argv)
+{
+	int all = 0;
+	struct poptOption opts[] = {
+		{ "all", 'a', POPT_ARG_NONE, &all, 0, "include expired and revoked leases", NULL },
+		POPT_AUTOHELP POPT_TABLEEND
+	};
+	struct gateway *gw = NULL;
+	struct verr err = { 0 };
+	struct list_ctx lc = { 0 };
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	rc = open_gateway(&gw, NULL, false);
+	if (rc)
+		goto out;
+	lc.all = all;
+	if (ctx.json) {
+		lc.j = json_new(true);
+		if (!lc.j) {
+			rc = EXIT_FAIL;
+			goto out;
+		}
+		json_arr(lc.j);
+	} else if (!ctx.quiet) {
+		printf("%-54s  %-15s  %-24s  %-20s  %s\n", "KEY", "IPV4", "IPV6", "EXPIRES", "NAME");
+	}
+	rc = leasedb_foreach(gateway_db(gw), list_one, &lc, &err) < 0 ? report(&err) : EXIT_OK;
+	if (lc.j) {
+		json_end_arr(lc.j);
+		if (rc == EXIT_OK)
+			printf("%s\n", json_text(lc.j, NULL));
+	}
+out:
+	json_free(lc.j);
+	gateway_close(gw);
+	poptFreeContext(pc);
+	return rc;
+}
+
+static int lease_show(int argc, const char **argv)
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct gateway *gw = NULL;
+	struct verr err = { 0 };
+	struct lease l;
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, "KEY", 1, 1, &rc);
+	if (!pc)
+		return rc;
+	rc = open_gateway(&gw, NULL, false);
+	if (rc)
+		goto out;
+	if (leasedb_get(gateway_db(gw), poptGetArgs(pc)[0], &l, &err) < 0) {
+		if (err.code == -ENOENT)
+			verr_set(&err, -ENOENT, "no lease for '%s'", poptGetArgs(pc)[0]);
+		rc = report(&err);
+		goto out;
+	}
+	print_one(&l);
+	rc = EXIT_OK;
+out:
+	gateway_close(gw);
+	poptFreeContext(pc);
+	return rc;
+}
+
+static int lease_sync(int argc, const char **argv)
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct gateway *gw = NULL;
+	struct cjdns *cj = NULL;
+	struct sync_report rep;
+	struct verr err = { 0 };
+	int rc = EXIT_USAGE, ret;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	if (ctx.dry_run) {
+		info("would reconcile cjdns's IpTunnel with the lease store");
+		rc = EXIT_OK;
+		goto out;
+	}
+	rc = open_gateway(&gw, &cj, true);
+	if (rc)
+		goto out;
+	ret = gateway_sync(gw, &rep, &err);
+	if (ctx.json)
+		printf("{\"checked\":%ld,\"added\":%ld,\"removed_expired\":%ld,\"removed_duplicates\":%ld,"
+		       "\"foreign\":%ld,\"failed\":%ld,\"cjdns_restarted\":%s}\n", rep.checked,
+		       rep.added, rep.removed_expired, rep.removed_dups, rep.foreign, rep.failed,
+		       rep.restarted ? "true" : "false");
+	else if (!ctx.quiet)
+		printf("%ld in place, %ld added, %ld expired removed, %ld duplicates removed, "
+		       "%ld not made by visp%s\n", rep.checked, rep.added, rep.removed_expired,
+		       rep.removed_dups, rep.foreign, rep.restarted ? " (cjdns restarted)" : "");
+	rc = ret < 0 ? report(&err) : EXIT_OK;
+out:
+	gateway_close(gw);
+	cjdns_close(cj);
+	poptFreeContext(pc);
+	return rc;
+}
+
+/*
+ * One request per run: CGI when a web server says so (GATEWAY_INTERFACE),
+ * else inetd style, stdin and stdout being the accepted socket.
+ */
+static int lease_serve(int argc, const char **argv)
+{
+	int cgi = 0;
+	struct poptOption opts[] = {
+		{ "cgi", 0, POPT_ARG_NONE, &cgi, 0, "CGI mode (default when GATEWAY_INTERFACE is set)",
+		  NULL },
+		POPT_AUTOHELP POPT_TABLEEND
+	};
+	struct http_request req = { 0 };
+	struct gateway *gw = NULL;
+	struct cjdns *cj = NULL;
+	struct verr err = { 0 };
+	char *json = NULL;
+	int rc = EXIT_USAGE, status;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	cgi = cgi || getenv("GATEWAY_INTERFACE");
+	status = cgi ? http_read_cgi(STDIN_FILENO, SERVE_TIMEOUT_MS, &req, &err)
+		     : http_read_request(STDIN_FILENO, SERVE_TIMEOUT_MS, &req, &err);
+	if (!cgi && status == 0 && http_peer_addr(STDIN_FILENO, req.remote_addr,
+						  sizeof(req.remote_addr)) < 0)
+		status = verr_set(&err, 500, "stdin is not a socket: run from systemd "
+				  "(Accept=yes), inetd, or as CGI");
+	if (status == 0 && (open_cjdns(&cj, &err) < 0 ||
+			    gateway_open(&gw, ctx.cfg, cj, &err) < 0))
+		status = verr_set(&err, 503, "%s", err.msg);
+	if (status == 0)
+		status = gateway_handle(gw, &req, &json);
+	else
+		json = proto_error_json(err.msg);
+	http_write_response(STDOUT_FILENO, cgi, status, json ? json : "{}");
+	/* The log line (stderr goes to the journal) says who asked what. */
+	if (!ctx.quiet)
+		fprintf(stderr, "visp: lease serve: %s %s %s from %s -> %d%s%s\n",
+			req.method[0] ? req.method : "-", req.path[0] ? req.path : "-",
+			cgi ? "cgi" : "inetd", req.remote_addr[0] ? req.remote_addr : "?", status,
+			status >= 400 && err.msg[0] ? ": " : "", status >= 400 ? err.msg : "");
+	rc = status == 200 ? EXIT_OK : EXIT_FAIL;
+	free(json);
+	http_request_free(&req);
+	gateway_close(gw);
+	cjdns_close(cj);
+	poptFreeContext(pc);
+	return rc;
+}
+
+const struct verb lease_verbs[] = {
+	{ "grant", lease_grant, NEED_CONFIG, "lease addresses to a key (renews an existing lease)" },
+	{ "revoke", lease_revoke, NEED_CONFIG, "end a key's lease" },
+	{ "list", lease_list, NEED_CONFIG, "list the leases" },
+	{ "show", lease_show, NEED_CONFIG, "show one key's lease" },
+	{ "sync", lease_sync, NEED_CONFIG, "make cjdns match the lease store (after a restart)" },
+	{ "serve", lease_serve, NEED_CONFIG, "answer one lease protocol request (inetd or CGI)" },
+	{ NULL, NULL, 0, NULL }
+};
+
+int cmd_lease(int argc, const char **argv)
+{
+	return run_verb("lease", lease_verbs, argc, argv);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef VISP_GATEWAY_H
+#define VISP_GATEWAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cjdns.h"
+#include "config.h"
+#include "err.h"
+#include "http.h"
+#include "leasedb.h"
+#include "proto.h"
+
+/*
+ * The gateway's lease operations: the store and cjdns's IpTunnel kept in
+ * step. Used by `lease grant/revoke/sync/serve` and `tunnel up`.
+ */
+struct gateway;
+
+/* cj may be NULL for store-only work (list, show); it is borrowed. */
+int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjdns *cj,
+		 struct verr *err);
+void gateway_close(struct gateway *gw);
+struct leasedb *gateway_db(struct gateway *gw);
+
+/*
+ * Grant or renew key's lease and make cjdns allow it: a stale connection of
+ * the key is removed first (cjdns accepts duplicates and then matches the
+ * wrong one). want4/want6 reserve addresses (NULL: any).
+ */
+int gateway_grant(struct gateway *gw, const char *key, const char *name, const struct cidr *want4,
+		  const struct cidr *want6, struct lease *out, struct verr *err);
+int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struct verr *err);
+
+/* What lease sync did. */
+struct sync_report {
+	long checked;		/* current leases found in place */
+	long added;		/* re-allowed (missing after a cjdns restart, or wrong) */
+	long removed_expired;	/* connections of expired or revoked leases removed */
+	long removed_dups;	/* duplicate entries for our keys removed */
+	long foreign;		/* incoming entries visp did not make (left alone) */
+	long failed;		/* leases that could not be applied */
+	bool restarted;		/* cjdns's pid changed since the last sync */
+};
+int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err);
+
+/* The protocol view of a lease. */
+int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, struct verr *err);
+
+/*
+ * Answer one lease-protocol request: returns the HTTP status and sets *json
+ * to the body (malloc'd). Nothing in the store changes unless the request
+ * is well-formed and comes from the key it names.
+ */
+int gateway_handle(struct gateway *gw, const struct http_request *req, char **json);
+
+#endif
