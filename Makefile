@@ -76,6 +76,57 @@ check: all tests
 bench: all
 	$(Q)B=$(B) tests/bench/run
 
+# Fuzzing: make fuzz [FUZZ_TIME=60]. clang + libFuzzer, objects in build-fuzz/
+# (never build/). Each harness runs FUZZ_TIME seconds on a scratch copy of
+# tests/fuzz/corpus/<harness>/, so new corpus entries never land in the repo;
+# crash reproducers go to build-fuzz/artifacts/. The library is one archive
+# built with coverage but without libFuzzer's main, so a harness links only
+# the modules it reaches and no list of sources can go stale.
+FUZZ_TIME ?= 60
+FUZZ_CC ?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
+	       -Ilib -Icmd -D_GNU_SOURCE -DVISP_VERSION='"fuzz"' $(shell $(PKG_CONFIG) --cflags $(PKGS))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build-fuzz/%.o)
+
+build-fuzz/lib/%.o: lib/%.c
+	@mkdir -p $(dir $@)
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP -c -o $@ $<
+
+build-fuzz/libvisp.a: $(FUZZ_LIB_OBJS)
+	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
+
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libvisp.a
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -o $@ $< build-fuzz/libvisp.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	$(Q)mkdir -p build-fuzz/artifacts; fail=; \
+	for bin in $(FUZZ_BINS); do \
+		name=$${bin#build-fuzz/}; \
+		scratch=$$(mktemp -d "$${TMPDIR:-/tmp}/visp-$$name.XXXXXX") || exit 1; \
+		[ -d tests/fuzz/corpus/$$name ] && cp -R tests/fuzz/corpus/$$name/. "$$scratch"/; \
+		printf '  %-6s %s (%ss)\n' FUZZ $$name $(FUZZ_TIME); \
+		if ! $$bin -max_total_time=$(FUZZ_TIME) -timeout=10 -print_final_stats=1 \
+			-artifact_prefix=build-fuzz/artifacts/$$name- "$$scratch" \
+			>build-fuzz/$$name.log 2>&1; then \
+			tail -n 60 build-fuzz/$$name.log; fail="$$fail $$name"; \
+		else \
+			grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::average_exec_per_sec' \
+				build-fuzz/$$name.log | sed 's/^/\t/'; \
+		fi; \
+		rm -rf "$$scratch"; \
+	done; \
+	if [ -n "$$fail" ]; then echo "fuzz: crashed:$$fail (logs in build-fuzz/)" >&2; exit 1; fi
+
+fuzz-clean:
+	rm -rf build-fuzz
+
+clean: fuzz-clean
+
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
 	install -m 0755 $(B)/visp $(DESTDIR)$(BINDIR)/visp
@@ -99,5 +150,6 @@ uninstall:
 clean:
 	rm -rf build build-san visp
 
-.PHONY: all tests deps check bench install uninstall clean
+.PHONY: all tests deps check bench install uninstall clean fuzz fuzz-build fuzz-clean
 -include $(LIB_OBJS:.o=.d) $(CMD_OBJS:.o=.d) $(TEST_BINS:=.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_BINS:=.d)

@@ -168,6 +168,19 @@ static int parse_head(char *head, struct http_request *req, struct verr *err)
 	return 0;
 }
 
+/* The blank line ending the head: "\r\n\r\n" or a bare "\n\n", whichever comes first. */
+static char *head_end(char *buf, size_t *skip)
+{
+	char *crlf = strstr(buf, "\r\n\r\n"), *lf = strstr(buf, "\n\n");
+
+	if (lf && (!crlf || lf < crlf)) {
+		*skip = 2;
+		return lf;
+	}
+	*skip = 4;
+	return crlf;
+}
+
 int http_read_request(int fd, int timeout_ms, struct http_request *req, struct verr *err)
 {
 	long long deadline = mono_ms() + timeout_ms;
@@ -202,12 +215,7 @@ int http_read_request(int fd, int timeout_ms, struct http_request *req, struct v
 			ret = verr_set(err, 400, "NUL byte in request head");
 			goto out;
 		}
-		end = strstr(buf, "\r\n\r\n");
-		skip = 4;
-		if (!end) {
-			end = strstr(buf, "\n\n");
-			skip = 2;
-		}
+		end = head_end(buf, &skip);
 	}
 	*end = '\0';
 	ret = parse_head(buf, req, err);

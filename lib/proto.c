@@ -20,14 +20,27 @@ void proto_format_time(int64_t t, char buf[32])
 	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+/* 9999-12-31T23:59:59Z: the last time that prints with a four-digit year. */
+#define PROTO_TIME_MAX 253402300799LL
+
 int proto_parse_time(const char *s, int64_t *t)
 {
 	struct tm tm = { 0 };
 	const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+	int64_t v;
 
 	if (!end || strcmp(end, "Z"))
 		return -EINVAL;
-	*t = (int64_t)timegm(&tm);
+	/*
+	 * strptime takes a leap second and timegm normalises it, so
+	 * "9999-12-31T23:59:60Z" would become year 10000, which %Y cannot read
+	 * back: a client that saved such an offer could not load its own state.
+	 * Refuse what cannot round-trip, and expiries before the epoch.
+	 */
+	v = (int64_t)timegm(&tm);
+	if (v < 0 || v > PROTO_TIME_MAX)
+		return -EINVAL;
+	*t = v;
 	return 0;
 }
 

@@ -41,6 +41,12 @@ static void good_post(void **state)
 	assert_string_equal(req.body, "{\"a\": \"bcd\"}\n");
 	http_request_free(&req);
 
+	/* Bare LF lines, with CRLF inside the body: the first blank line ends the head. */
+	assert_int_equal(READ("POST /lease HTTP/1.1\nContent-Length: 4\n\nab\r\n", 1000, &req, &err),
+			 0);
+	assert_int_equal(req.body_len, 4);
+	http_request_free(&req);
+
 	assert_int_equal(READ("GET /tunnels HTTP/1.0\n\n", 1000, &req, &err), 0);
 	assert_string_equal(req.path, "/tunnels");
 	assert_null(req.body);
