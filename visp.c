@@ -13,6 +13,7 @@
 struct visp_ctx ctx;
 
 const struct noun visp_nouns[] = {
+	{ "tunnel",	cmd_tunnel,	tunnel_verbs,	"gateway: addresses, routes, forwarding and NAT for the pools" },
 	{ "lease",	cmd_lease,	lease_verbs,	"gateway: grant, revoke, list, sync and serve leases" },
 	{ "key",	cmd_key,	key_verbs,	"cjdns public keys: addresses" },
 	{ "cjdns",	cmd_cjdns,	cjdns_verbs,	"call a cjdns admin function" },

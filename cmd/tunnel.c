@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/*
+ * visp tunnel up|down|status: the gateway's side of the kernel (addresses and
+ * routes on the cjdns tun, forwarding, NAT and forward rules, NDP proxy).
+ * The work is in lib/tunnel.c; this file parses, prints and picks exit codes.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd.h"
+#include "gateway.h"
+#include "json.h"
+#include "leasedb.h"
+#include "tunnel.h"
+
+/* Changes go to stdout in a dry run (they are the result), else to stderr. */
+static void print_change(const char *action, const char *what, void *arg)
+{
+	struct json *j = arg;
+
+	if (j) {
+		json_obj(j);
+		json_kstr(j, "action", action);
+		json_kstr(j, "what", what);
+		json_end_obj(j);
+	} else if (ctx.dry_run) {
+		printf("%s %s\n", action, what);
+	} else {
+		info("%s %s", action, what);
+	}
+}
+
+static struct json *changes_begin(void)
+{
+	struct json *j = ctx.json ? json_new(false) : NULL;
+
+	if (j) {
+		json_obj(j);
+		json_kbool(j, "dry_run", ctx.dry_run);
+		json_key(j, "changes");
+		json_arr(j);
+	}
+	return j;
+}
+
+static void changes_end(struct json *j)
+{
+	const char *text;
+
+	if (!j)
+		return;
+	json_end_arr(j);
+	json_end_obj(j);
+	text = json_text(j, NULL);
+	if (text)
+		printf("%s\n", text);
+}
+
+/* The node's fc address from cjdns: the tun is the interface that carries it. */
+static int node_address(struct cjdns **cj, char ip6[40], struct verr *err)
+{
+	int ret;
+
+	ret = open_cjdns(cj, err);
+	if (ret == 0)
+		ret = cjdns_node_info(*cj, NULL, ip6, err);
+	if (ret < 0)
+		verr_wrap(err, "cannot get the node's address from cjdns");
+	return ret;
+}
+
+struct leased6 {
+	struct cidr *v;
+	size_t n, cap;
+	int64_t now;
+};
+
+static int collect_v6(const struct lease *l, void *arg)
+{
+	struct leased6 *s = arg;
+	struct cidr *v;
+
+	if (!l->has_ipv6 || !lease_is_current(l, s->now))
+		return 0;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? 2 * s->cap : 64;
+		v = realloc(s->v, s->cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		s->v = v;
+	}
+	s->v[s->n++] = l->ipv6;
+	return 0;
+}
+
+/*
+ * After the kernel part: the lease store back into cjdns (what lease sync
+ * does: a restarted cjdroute has forgotten every allowConnection), and NDP
+ * proxy entries for the leased IPv6 addresses when the pool needs them.
+ */
+static int apply_leases(struct tunnel *t, struct cjdns *cj, struct json *j, struct verr *err)
+{
+	struct leased6 six = { .now = time(NULL) };
+	struct gateway *gw = NULL;
+	struct sync_report rep;
+	int ret;
+
+	if (ctx.dry_run) {
+		print_change("sync", "the lease store to cjdns (as 'visp lease sync')", j);
+		return 0;
+	}
+	ret = gateway_open(&gw, ctx.cfg, cj, err);
+	if (ret == 0)
+		ret = gateway_sync(gw, &rep, err);
+	if (ret < 0) {
+		verr_wrap(err, "lease sync");
+		goto out;
+	}
+	if (rep.added || rep.removed_expired || rep.removed_dups)
+		info("lease sync: %ld added, %ld expired removed, %ld duplicates removed",
+		     rep.added, rep.removed_expired, rep.removed_dups);
+	ret = leasedb_foreach(gateway_db(gw), collect_v6, &six, err);
+	if (ret == -ENOMEM)
+		verr_set(err, ret, "out of memory");
+	if (ret == 0)
+		ret = tunnel_ndp_sync(t, six.v, six.n, false, print_change, j, err);
+out:
+	free(six.v);
+	gateway_close(gw);
+	return ret;
+}
+
+static int tunnel_up_verb(int argc, const char **argv)
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct verr err = { 0 };
+	struct tunnel *t = NULL;
+	struct cjdns *cj = NULL;
+	struct json *j = NULL;
+	char ip6[40] = "";
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	/* cjdns must be running even with 'tun' set: the gateway is useless without it. */
+	if (node_address(&cj, ip6, &err) < 0 || tunnel_open(&t, ctx.cfg, ip6, &err) < 0) {
+		rc = report(&err);
+		goto out;
+	}
+	debug("tun %s (mtu %u), uplink %s", tunnel_tun(t), tunnel_tun_mtu(t), tunnel_uplink(t));
+	j = changes_begin();
+	if (tunnel_up(t, ctx.dry_run, print_change, j, &err) < 0 ||
+	    apply_leases(t, cj, j, &err) < 0) {
+		rc = report(&err);
+		goto out;
+	}
+	changes_end(j);
+	rc = EXIT_OK;
+out:
+	json_free(j);
+	tunnel_free(t);
+	cjdns_close(cj);
+	poptFreeContext(pc);
+	return rc;
+}
+
+static int tunnel_down_verb(int argc, const char **argv)
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct verr err = { 0 };
+	struct json *j = NULL;
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	/* Only what up recorded: no cjdns, no pools needed, so down works when they are gone. */
+	j = changes_begin();
+	if (tunnel_down(ctx.cfg->run_dir, ctx.dry_run, print_change, j, &err) < 0) {
+		rc = report(&err);
+		goto out;
+	}
+	changes_end(j);
+	rc = EXIT_OK;
+out:
+	json_free(j);
+	poptFreeContext(pc);
+	return rc;
+}
+
+struct status {
+	struct json *j;
+	int total, in_place, unknown;
+};
+
+static void status_item(const struct tunnel_item_status *s, void *arg)
+{
+	struct status *st = arg;
+
+	st->total++;
+	if (s->state == TUNNEL_IN_PLACE || s->state == TUNNEL_FOREIGN)
+		st->in_place++;
+	if (s->state == TUNNEL_UNKNOWN)
+		st->unknown++;
+	if (st->j) {
+		json_obj(st->j);
+		json_kstr(st->j, "kind", s->kind);
+		json_kstr(st->j, "what", s->what);
+		json_kstr(st->j, "state", tunnel_state_name(s->state));
+		json_end_obj(st->j);
+	} else {
+		printf("  %-60s %s\n", s->what, tunnel_state_name(s->state));
+	}
+}
+
+static void status_header(struct json *j, const struct tunnel *t, const char *ip6,
+			  const struct verr *cjerr, const struct verr *terr)
+{
+	const struct visp_config *cfg = ctx.cfg;
+
+	if (j) {
+		json_key(j, "cjdns");
+		json_obj(j);
+		json_kbool(j, "reachable", !cjerr->code);
+		json_kstr(j, "address", ip6[0] ? ip6 : NULL);
+		json_kstr(j, "error", cjerr->code ? cjerr->msg : NULL);
+		json_end_obj(j);
+		json_kstr(j, "tun", t ? tunnel_tun(t) : NULL);
+		json_kint(j, "tun_mtu", t ? (long long)tunnel_tun_mtu(t) : 0);
+		json_kstr(j, "uplink", t ? tunnel_uplink(t) : NULL);
+		json_kstr(j, "ipv4_pool", cfg->ipv4_pool);
+		json_kstr(j, "ipv6_pool", cfg->ipv6_pool);
+		json_kstr(j, "error", terr->code ? terr->msg : NULL);
+		return;
+	}
+	if (cjerr->code)
+		printf("cjdns:     unreachable (%s)\n", cjerr->msg);
+	else
+		printf("cjdns:     node %s\n", ip6);
+	if (t) {
+		printf("tun:       %s (mtu %u)\n", tunnel_tun(t), tunnel_tun_mtu(t));
+		printf("uplink:    %s\n", tunnel_uplink(t));
+	} else if (terr->code) {
+		printf("gateway:   %s\n", terr->msg);
+	}
+	printf("ipv4_pool: %s\n", cfg->ipv4_pool ? cfg->ipv4_pool : "(none)");
+	printf("ipv6_pool: %s\n", cfg->ipv6_pool ? cfg->ipv6_pool : "(none)");
+}
+
+static int tunnel_status_verb(int argc, const char **argv)
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct verr err = { 0 }, cjerr = { 0 }, terr = { 0 };
+	struct status st = { 0 };
+	struct tunnel *t = NULL;
+	struct cjdns *cj = NULL;
+	char ip6[40] = "";
+	int rc = EXIT_USAGE, up;
+	const char *text;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	/* Show as much as can be known: a dead cjdns or a bad config is part of the status. */
+	if (node_address(&cj, ip6, &cjerr) < 0)
+		ip6[0] = '\0';
+	if ((ip6[0] || ctx.cfg->tun) && tunnel_open(&t, ctx.cfg, ip6[0] ? ip6 : NULL, &terr) < 0)
+		t = NULL;
+	else if (!t)
+		verr_set(&terr, cjerr.code, "cannot find the tun device without cjdns");
+	st.j = ctx.json ? json_new(false) : NULL;
+	if (st.j)
+		json_obj(st.j);
+	status_header(st.j, t, ip6, &cjerr, &terr);
+	if (st.j) {
+		json_key(st.j, "items");
+		json_arr(st.j);
+	} else {
+		printf("state:\n");
+	}
+	if (tunnel_status(t, ctx.cfg->run_dir, status_item, &st, &err) < 0) {
+		rc = report(&err);
+		goto out;
+	}
+	/* Up: everything in place; unknown when only what needs root to see is missing. */
+	up = t && st.total && st.in_place == st.total ? 1 :
+	     t && st.total && st.in_place + st.unknown == st.total ? -1 : 0;
+	if (st.j) {
+		json_end_arr(st.j);
+		json_key(st.j, "up");
+		if (up == 1)
+			json_bool(st.j, true);
+		else if (up == 0)
+			json_bool(st.j, false);
+		else
+			json_str(st.j, NULL);
+		json_end_obj(st.j);
+		text = json_text(st.j, NULL);
+		if (text)
+			printf("%s\n", text);
+	} else {
+		if (!st.total)
+			printf("  (nothing)\n");
+		printf("up:        %s\n", up == 1 ? "yes" : up == 0 ? "no" : "unknown");
+	}
+	rc = EXIT_OK;
+out:
+	json_free(st.j);
+	tunnel_free(t);
+	cjdns_close(cj);
+	poptFreeContext(pc);
+	return rc;
+}
+
+const struct verb tunnel_verbs[] = {
+	{ "up", tunnel_up_verb, NEED_ROOT | NEED_CONFIG,
+	  "gateway addresses, routes, forwarding and NAT for the pools" },
+	{ "down", tunnel_down_verb, NEED_ROOT | NEED_CONFIG, "remove exactly what 'up' added" },
+	{ "status", tunnel_status_verb, NEED_CONFIG, "what is in place and what is missing" },
+	{ NULL, NULL, 0, NULL }
+};
+
+int cmd_tunnel(int argc, const char **argv)
+{
+	return run_verb("tunnel", tunnel_verbs, argc, argv);
+}

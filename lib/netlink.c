@@ -1,0 +1,639 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/*
+ * rtnetlink through libnl-route-3. Every function opens a socket, does one
+ * thing and closes it. The kernel's own errno is caught with an error
+ * callback, because libnl folds many of them into "Unspecific failure".
+ */
+#include <errno.h>
+#include <linux/if_addr.h>
+#include <linux/neighbour.h>
+#include <linux/rtnetlink.h>
+#include <netlink/netlink.h>
+#include <netlink/route/addr.h>
+#include <netlink/route/link.h>
+#include <netlink/route/neighbour.h>
+#include <netlink/route/route.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "netlink.h"
+
+struct nls {
+	struct nl_sock *sk;
+	int kerr;		/* the kernel's negative errno of the last failed request */
+};
+
+static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct nls *s = arg;
+
+	s->kerr = e->error;
+	return NL_STOP;
+}
+
+static int nls_open(struct nls *s, struct verr *err)
+{
+	int ret;
+
+	s->kerr = 0;
+	s->sk = nl_socket_alloc();
+	if (!s->sk)
+		return verr_set(err, -ENOMEM, "cannot allocate a netlink socket");
+	ret = nl_connect(s->sk, NETLINK_ROUTE);
+	if (ret < 0) {
+		nl_socket_free(s->sk);
+		s->sk = NULL;
+		return verr_set(err, -EIO, "cannot open rtnetlink: %s", nl_geterror(ret));
+	}
+	nl_socket_modify_err_cb(s->sk, NL_CB_CUSTOM, on_error, s);
+	return 0;
+}
+
+static void nls_close(struct nls *s)
+{
+	if (s->sk)
+		nl_socket_free(s->sk);
+	s->sk = NULL;
+}
+
+/* libnl's code to an errno, preferring what the kernel said. */
+static int nls_errno(const struct nls *s, int nlerr)
+{
+	if (s->kerr)
+		return s->kerr;
+	switch (-nlerr) {
+	case NLE_NOMEM: return -ENOMEM;
+	case NLE_EXIST: return -EEXIST;
+	case NLE_INVAL: return -EINVAL;
+	case NLE_RANGE: return -ERANGE;
+	case NLE_OPNOTSUPP: return -EOPNOTSUPP;
+	case NLE_AF_NOSUPPORT: return -EAFNOSUPPORT;
+	case NLE_OBJ_NOTFOUND: return -ENOENT;
+	case NLE_NOADDR: return -EADDRNOTAVAIL;
+	case NLE_BUSY: return -EBUSY;
+	case NLE_NOACCESS:
+	case NLE_PERM: return -EPERM;
+	case NLE_NODEV: return -ENODEV;
+	default: return -EIO;
+	}
+}
+
+static const char *nls_strerror(const struct nls *s, int nlerr)
+{
+	return s->kerr ? strerror(-s->kerr) : nl_geterror(nlerr);
+}
+
+static void nl_to_cidr(struct nl_addr *a, int family, struct cidr *out)
+{
+	unsigned len = a ? nl_addr_get_len(a) : 0;
+
+	memset(out, 0, sizeof(*out));
+	out->family = a && nl_addr_get_family(a) ? nl_addr_get_family(a) : family;
+	if (len > sizeof(out->addr))
+		len = sizeof(out->addr);
+	if (len)
+		memcpy(out->addr, nl_addr_get_binary_addr(a), len);
+	out->prefix = a ? (int)nl_addr_get_prefixlen(a) : 0;
+}
+
+/* An nl_addr for c, with c's prefix length; NULL when out of memory. */
+static struct nl_addr *cidr_to_nl(const struct cidr *c)
+{
+	struct nl_addr *a = nl_addr_build(c->family, c->addr, cidr_bits(c) / 8);
+
+	if (a)
+		nl_addr_set_prefixlen(a, c->prefix);
+	return a;
+}
+
+static void fill_link(struct rtnl_link *l, struct netlink_link *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->ifindex = rtnl_link_get_ifindex(l);
+	snprintf(out->name, sizeof(out->name), "%s", rtnl_link_get_name(l) ?: "");
+	out->mtu = rtnl_link_get_mtu(l);
+	out->up = rtnl_link_get_flags(l) & IFF_UP;
+}
+
+static int link_get(int ifindex, const char *name, struct netlink_link *out, struct verr *err)
+{
+	struct rtnl_link *l = NULL;
+	struct nls s = { 0 };
+	int ret;
+
+	if (name && (!*name || strlen(name) >= IFNAMSIZ)) {
+		ret = verr_set(err, -ENODEV, "'%s' is not an interface name", name);
+		goto out;
+	}
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	ret = rtnl_link_get_kernel(s.sk, ifindex, name, &l);
+	if (ret < 0) {
+		ret = nls_errno(&s, ret);
+		if (ret == -ENOENT || ret == -ENODEV) {
+			ret = -ENODEV;
+			if (name)
+				verr_set(err, ret, "no interface named '%s'", name);
+			else
+				verr_set(err, ret, "no interface with index %d", ifindex);
+		} else {
+			verr_set(err, ret, "cannot look up interface '%s': %s",
+				 name ? name : "?", nls_strerror(&s, ret));
+		}
+		goto out;
+	}
+	fill_link(l, out);
+	ret = 0;
+out:
+	if (l)
+		rtnl_link_put(l);
+	nls_close(&s);
+	return ret;
+}
+
+int netlink_link_by_name(const char *name, struct netlink_link *out, struct verr *err)
+{
+	return link_get(0, name, out, err);
+}
+
+int netlink_link_by_index(int ifindex, struct netlink_link *out, struct verr *err)
+{
+	return link_get(ifindex, NULL, out, err);
+}
+
+struct find_addr {
+	const struct cidr *want;
+	int ifindex;
+};
+
+static int find_addr_cb(int ifindex, const struct cidr *addr, void *arg)
+{
+	struct find_addr *f = arg;
+	int len = cidr_bits(addr) / 8;
+
+	if (addr->family == f->want->family && !memcmp(addr->addr, f->want->addr, len)) {
+		f->ifindex = ifindex;
+		return 1;
+	}
+	return 0;
+}
+
+int netlink_link_by_addr(const struct cidr *addr, struct netlink_link *out, struct verr *err)
+{
+	struct find_addr f = { .want = addr };
+	char buf[CIDR_STRLEN];
+	int ret;
+
+	ret = netlink_addrs(addr->family, 0, find_addr_cb, &f, err);
+	if (ret < 0)
+		return ret;
+	if (!f.ifindex)
+		return verr_set(err, -ENODEV, "no interface has the address %s",
+				cidr_format(addr, false, buf, sizeof(buf)));
+	return netlink_link_by_index(f.ifindex, out, err);
+}
+
+int netlink_addrs(int family, int ifindex, netlink_addr_cb cb, void *arg, struct verr *err)
+{
+	struct nl_cache *cache = NULL;
+	struct nl_object *o;
+	struct nls s = { 0 };
+	struct cidr c;
+	int ret;
+
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	ret = rtnl_addr_alloc_cache(s.sk, &cache);
+	if (ret < 0) {
+		ret = verr_set(err, nls_errno(&s, ret), "cannot list addresses: %s",
+			       nls_strerror(&s, ret));
+		goto out;
+	}
+	ret = 0;
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_addr *a = (struct rtnl_addr *)o;
+		int fam = rtnl_addr_get_family(a);
+
+		if ((fam != AF_INET && fam != AF_INET6) || (family && fam != family))
+			continue;
+		if (ifindex && rtnl_addr_get_ifindex(a) != ifindex)
+			continue;
+		if (!rtnl_addr_get_local(a))
+			continue;
+		nl_to_cidr(rtnl_addr_get_local(a), fam, &c);
+		c.prefix = rtnl_addr_get_prefixlen(a);
+		ret = cb(rtnl_addr_get_ifindex(a), &c, arg);
+		if (ret)
+			break;
+	}
+	if (ret > 0)
+		ret = 0;
+out:
+	if (cache)
+		nl_cache_free(cache);
+	nls_close(&s);
+	return ret;
+}
+
+struct exists {
+	const struct cidr *want;
+	bool found;
+};
+
+static int exists_cb(int ifindex, const struct cidr *addr, void *arg)
+{
+	struct exists *e = arg;
+
+	if (cidr_equal(addr, e->want)) {
+		e->found = true;
+		return 1;
+	}
+	return 0;
+}
+
+int netlink_addr_exists(int ifindex, const struct cidr *addr, bool *exists, struct verr *err)
+{
+	struct exists e = { .want = addr };
+	int ret = netlink_addrs(addr->family, ifindex, exists_cb, &e, err);
+
+	*exists = e.found;
+	return ret;
+}
+
+static int addr_change(int ifindex, const struct cidr *c, unsigned flags, bool add,
+		       struct verr *err)
+{
+	struct rtnl_addr *a = NULL;
+	struct nl_addr *local = NULL;
+	char buf[CIDR_STRLEN];
+	struct nls s = { 0 };
+	int ret;
+
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	a = rtnl_addr_alloc();
+	local = cidr_to_nl(c);
+	if (!a || !local) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rtnl_addr_set_ifindex(a, ifindex);
+	rtnl_addr_set_family(a, c->family);
+	ret = rtnl_addr_set_local(a, local);
+	if (ret < 0) {
+		ret = verr_set(err, -EINVAL, "bad address: %s", nl_geterror(ret));
+		goto out;
+	}
+	rtnl_addr_set_prefixlen(a, c->prefix);
+	if (add) {
+		if (flags & NETLINK_ADDR_NOPREFIXROUTE)
+			rtnl_addr_set_flags(a, IFA_F_NOPREFIXROUTE);
+		ret = rtnl_addr_add(s.sk, a, NLM_F_REPLACE);
+	} else {
+		ret = rtnl_addr_delete(s.sk, a, 0);
+	}
+	if (ret < 0) {
+		ret = nls_errno(&s, ret);
+		if (!add && (ret == -EADDRNOTAVAIL || ret == -ENOENT || ret == -ENODEV)) {
+			ret = 0;
+			goto out;
+		}
+		verr_set(err, ret, "cannot %s address %s on interface %d: %s",
+			 add ? "add" : "delete", cidr_format(c, true, buf, sizeof(buf)), ifindex,
+			 nls_strerror(&s, ret));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (local)
+		nl_addr_put(local);
+	if (a)
+		rtnl_addr_put(a);
+	nls_close(&s);
+	return ret;
+}
+
+int netlink_addr_replace(int ifindex, const struct cidr *addr, unsigned flags, struct verr *err)
+{
+	return addr_change(ifindex, addr, flags, true, err);
+}
+
+int netlink_addr_delete(int ifindex, const struct cidr *addr, struct verr *err)
+{
+	return addr_change(ifindex, addr, 0, false, err);
+}
+
+static void fill_route(struct rtnl_route *rt, struct netlink_route *r)
+{
+	struct rtnl_nexthop *nh = NULL;
+	int family = rtnl_route_get_family(rt);
+
+	memset(r, 0, sizeof(*r));
+	nl_to_cidr(rtnl_route_get_dst(rt), family, &r->dst);
+	r->table = rtnl_route_get_table(rt);
+	r->protocol = rtnl_route_get_protocol(rt);
+	r->scope = rtnl_route_get_scope(rt);
+	r->type = rtnl_route_get_type(rt);
+	r->metric = rtnl_route_get_priority(rt);
+	if (rtnl_route_get_nnexthops(rt) > 0)
+		nh = rtnl_route_nexthop_n(rt, 0);
+	if (nh) {
+		r->ifindex = rtnl_route_nh_get_ifindex(nh);
+		if (rtnl_route_nh_get_gateway(nh)) {
+			r->has_gateway = true;
+			nl_to_cidr(rtnl_route_nh_get_gateway(nh), family, &r->gateway);
+			r->gateway.prefix = cidr_bits(&r->gateway);
+		}
+	}
+}
+
+static int walk_routes(int family, int proto, netlink_route_cb cb, void *arg, struct verr *err)
+{
+	struct nl_cache *cache = NULL;
+	struct netlink_route r;
+	struct nl_object *o;
+	struct nls s = { 0 };
+	int ret;
+
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	ret = rtnl_route_alloc_cache(s.sk, family, 0, &cache);
+	if (ret < 0) {
+		ret = verr_set(err, nls_errno(&s, ret), "cannot list routes: %s",
+			       nls_strerror(&s, ret));
+		goto out;
+	}
+	ret = 0;
+	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+		struct rtnl_route *rt = (struct rtnl_route *)o;
+
+		if (rtnl_route_get_family(rt) != family)
+			continue;
+		if (proto >= 0 && rtnl_route_get_protocol(rt) != proto)
+			continue;
+		fill_route(rt, &r);
+		ret = cb(&r, arg);
+		if (ret)
+			break;
+	}
+	if (ret > 0)
+		ret = 0;
+out:
+	if (cache)
+		nl_cache_free(cache);
+	nls_close(&s);
+	return ret;
+}
+
+int netlink_routes(int family, netlink_route_cb cb, void *arg, struct verr *err)
+{
+	return walk_routes(family, -1, cb, arg, err);
+}
+
+int netlink_routes_by_proto(int family, int proto, netlink_route_cb cb, void *arg,
+			    struct verr *err)
+{
+	return walk_routes(family, proto, cb, arg, err);
+}
+
+static int route_change(const struct netlink_route *r, bool add, struct verr *err)
+{
+	struct rtnl_route *rt = NULL;
+	struct rtnl_nexthop *nh = NULL;
+	struct nl_addr *dst = NULL, *gw = NULL;
+	char dbuf[CIDR_STRLEN];
+	struct nls s = { 0 };
+	int ret;
+
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	rt = rtnl_route_alloc();
+	dst = cidr_to_nl(&r->dst);
+	if (!rt || !dst) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rtnl_route_set_family(rt, r->dst.family);
+	rtnl_route_set_dst(rt, dst);
+	rtnl_route_set_table(rt, r->table ? r->table : RT_TABLE_MAIN);
+	rtnl_route_set_type(rt, r->type ? r->type : RTN_UNICAST);
+	if (r->protocol)
+		rtnl_route_set_protocol(rt, r->protocol);
+	if (r->metric)
+		rtnl_route_set_priority(rt, r->metric);
+	if (add)
+		rtnl_route_set_scope(rt, r->scope ? r->scope :
+				     r->has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
+	if (r->ifindex || r->has_gateway) {
+		nh = rtnl_route_nh_alloc();
+		if (!nh) {
+			ret = verr_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		if (r->ifindex)
+			rtnl_route_nh_set_ifindex(nh, r->ifindex);
+		if (r->has_gateway) {
+			gw = nl_addr_build(r->gateway.family, r->gateway.addr,
+					   cidr_bits(&r->gateway) / 8);
+			if (!gw) {
+				rtnl_route_nh_free(nh);
+				ret = verr_set(err, -ENOMEM, "out of memory");
+				goto out;
+			}
+			rtnl_route_nh_set_gateway(nh, gw);
+		}
+		rtnl_route_add_nexthop(rt, nh);	/* the route owns it now */
+	}
+	if (add)
+		ret = rtnl_route_add(s.sk, rt, NLM_F_REPLACE);
+	else
+		ret = rtnl_route_delete(s.sk, rt, 0);
+	if (ret < 0) {
+		ret = nls_errno(&s, ret);
+		if (!add && (ret == -ESRCH || ret == -ENOENT || ret == -ENODEV)) {
+			ret = 0;
+			goto out;
+		}
+		verr_set(err, ret, "cannot %s route %s: %s", add ? "add" : "delete",
+			 cidr_format(&r->dst, true, dbuf, sizeof(dbuf)), nls_strerror(&s, ret));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (gw)
+		nl_addr_put(gw);
+	if (dst)
+		nl_addr_put(dst);
+	if (rt)
+		rtnl_route_put(rt);
+	nls_close(&s);
+	return ret;
+}
+
+int netlink_route_replace(const struct netlink_route *r, struct verr *err)
+{
+	return route_change(r, true, err);
+}
+
+int netlink_route_delete(const struct netlink_route *r, struct verr *err)
+{
+	return route_change(r, false, err);
+}
+
+struct dflt {
+	int ifindex;
+	uint32_t metric;
+	bool found;
+	struct cidr gateway;
+};
+
+static int dflt_cb(const struct netlink_route *r, void *arg)
+{
+	struct dflt *d = arg;
+
+	if (r->table != RT_TABLE_MAIN || r->dst.prefix != 0 || r->type != RTN_UNICAST ||
+	    !r->ifindex)
+		return 0;
+	if (d->found && r->metric >= d->metric)
+		return 0;
+	d->found = true;
+	d->metric = r->metric;
+	d->ifindex = r->ifindex;
+	memset(&d->gateway, 0, sizeof(d->gateway));
+	if (r->has_gateway)
+		d->gateway = r->gateway;
+	return 0;
+}
+
+int netlink_default_route(int family, int *ifindex, struct cidr *gateway, struct verr *err)
+{
+	struct dflt d = { 0 };
+	int ret;
+
+	ret = netlink_routes(family, dflt_cb, &d, err);
+	if (ret < 0)
+		return ret;
+	if (!d.found)
+		return verr_set(err, -ENOENT, "no %s default route",
+				family == AF_INET ? "IPv4" : "IPv6");
+	*ifindex = d.ifindex;
+	if (gateway)
+		*gateway = d.gateway;
+	return 0;
+}
+
+struct proxy_walk {
+	netlink_proxy_cb cb;
+	void *arg;
+	int family;
+	int ret;
+};
+
+static int proxy_msg(struct nl_msg *msg, void *arg)
+{
+	struct proxy_walk *w = arg;
+	struct rtnl_neigh *n = NULL;
+	struct cidr c;
+
+	if (rtnl_neigh_parse(nlmsg_hdr(msg), &n) < 0)
+		return NL_SKIP;
+	if ((rtnl_neigh_get_flags(n) & NTF_PROXY) && rtnl_neigh_get_dst(n) &&
+	    (!w->family || rtnl_neigh_get_family(n) == w->family)) {
+		nl_to_cidr(rtnl_neigh_get_dst(n), rtnl_neigh_get_family(n), &c);
+		c.prefix = cidr_bits(&c);
+		w->ret = w->cb(rtnl_neigh_get_ifindex(n), &c, w->arg);
+	}
+	rtnl_neigh_put(n);
+	return w->ret ? NL_STOP : NL_OK;
+}
+
+int netlink_proxies(int family, netlink_proxy_cb cb, void *arg, struct verr *err)
+{
+	struct proxy_walk w = { .cb = cb, .arg = arg, .family = family };
+	/* A dump request whose ndm_flags are exactly NTF_PROXY lists the proxy table. */
+	struct ndmsg ndm = { .ndm_family = family, .ndm_flags = NTF_PROXY };
+	struct nls s = { 0 };
+	int ret;
+
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	nl_socket_modify_cb(s.sk, NL_CB_VALID, NL_CB_CUSTOM, proxy_msg, &w);
+	ret = nl_send_simple(s.sk, RTM_GETNEIGH, NLM_F_DUMP, &ndm, sizeof(ndm));
+	if (ret >= 0)
+		ret = nl_recvmsgs_default(s.sk);
+	if (ret < 0 && !w.ret) {
+		ret = verr_set(err, nls_errno(&s, ret), "cannot list proxy neighbours: %s",
+			       nls_strerror(&s, ret));
+		goto out;
+	}
+	ret = w.ret > 0 ? 0 : w.ret;
+out:
+	nls_close(&s);
+	return ret;
+}
+
+static int proxy_change(int ifindex, const struct cidr *c, bool add, struct verr *err)
+{
+	struct rtnl_neigh *n = NULL;
+	struct nl_addr *dst = NULL;
+	char buf[CIDR_STRLEN];
+	struct nls s = { 0 };
+	struct cidr host = *c;
+	int ret;
+
+	host.prefix = cidr_bits(c);
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	n = rtnl_neigh_alloc();
+	dst = cidr_to_nl(&host);
+	if (!n || !dst) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	rtnl_neigh_set_family(n, c->family);
+	rtnl_neigh_set_ifindex(n, ifindex);
+	rtnl_neigh_set_dst(n, dst);
+	rtnl_neigh_set_flags(n, NTF_PROXY);
+	if (add) {
+		rtnl_neigh_set_state(n, NUD_PERMANENT);
+		ret = rtnl_neigh_add(s.sk, n, NLM_F_CREATE | NLM_F_REPLACE);
+	} else {
+		ret = rtnl_neigh_delete(s.sk, n, 0);
+	}
+	if (ret < 0) {
+		ret = nls_errno(&s, ret);
+		if (!add && (ret == -ENOENT || ret == -ENODEV)) {
+			ret = 0;
+			goto out;
+		}
+		verr_set(err, ret, "cannot %s proxy neighbour %s on interface %d: %s",
+			 add ? "add" : "delete", cidr_format(&host, false, buf, sizeof(buf)),
+			 ifindex, nls_strerror(&s, ret));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (dst)
+		nl_addr_put(dst);
+	if (n)
+		rtnl_neigh_put(n);
+	nls_close(&s);
+	return ret;
+}
+
+int netlink_proxy_add(int ifindex, const struct cidr *addr, struct verr *err)
+{
+	return proxy_change(ifindex, addr, true, err);
+}
+
+int netlink_proxy_delete(int ifindex, const struct cidr *addr, struct verr *err)
+{
+	return proxy_change(ifindex, addr, false, err);
+}

@@ -1,0 +1,646 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/*
+ * The "inet visp" nftables table, assembled from parts (see nft.h), applied
+ * through libnftables in single transactions.
+ */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <net/if.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "nft.h"
+
+#define PART_MAX 16		/* parts in one table */
+#define PART_NAME_MAX 32
+#define TEXT_MAX (1 << 20)	/* a part file or listing larger than this is not ours */
+
+/* Interface names go inside nft double quotes: keep to what needs no escaping. */
+static int check_ifname(const char *what, const char *name, struct verr *err)
+{
+	size_t len = name ? strlen(name) : 0;
+
+	if (!len || len >= IFNAMSIZ)
+		return verr_set(err, -EINVAL, "%s interface name '%s' is not valid", what,
+				name ? name : "");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = name[i];
+
+		if (!isgraph(c) || c == '"' || c == '\\' || c == '/')
+			return verr_set(err, -EINVAL, "%s interface name '%s' is not valid",
+					what, name);
+	}
+	return 0;
+}
+
+int nft_gateway_text(const struct nft_gateway *gw, char **out, struct verr *err)
+{
+	char p4[CIDR_STRLEN] = "", p6[CIDR_STRLEN] = "";
+	const char *t = gw->tun, *u = gw->uplink;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	int ret;
+
+	*out = NULL;
+	ret = check_ifname("tun", t, err);
+	if (ret == 0)
+		ret = check_ifname("uplink", u, err);
+	if (ret < 0)
+		goto out;
+	if (!strcmp(t, u)) {
+		ret = verr_set(err, -EINVAL, "the uplink '%s' is the tun device", u);
+		goto out;
+	}
+	if ((!gw->pool4 && !gw->pool6) || (gw->pool4 && gw->pool4->family != AF_INET) ||
+	    (gw->pool6 && gw->pool6->family != AF_INET6)) {
+		ret = verr_set(err, -EINVAL,
+			       "the gateway needs an IPv4 pool, an IPv6 pool or both");
+		goto out;
+	}
+	if (gw->pool4)
+		cidr_format(gw->pool4, true, p4, sizeof(p4));
+	if (gw->pool6)
+		cidr_format(gw->pool6, true, p6, sizeof(p6));
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/*
+	 * Interfaces are matched by name (iifname/oifname), not index: cjdroute
+	 * re-creates its tun on restart and the rules must still hold.
+	 * Forwarding: the pools out to the uplink, replies back, nothing else
+	 * between the two (no spoofed sources out, no new connections in).
+	 */
+	fprintf(f, "\tchain gw_forward {\n"
+		   "\t\ttype filter hook forward priority filter; policy accept;\n");
+	if (gw->pool4)
+		fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" ip saddr %s accept\n", t, u, p4);
+	if (gw->pool6)
+		fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" ip6 saddr %s accept\n", t, u, p6);
+	fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" drop\n", t, u);
+	fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" ct state established,related accept\n", u, t);
+	fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" drop\n", u, t);
+	fprintf(f, "\t}\n");
+	/*
+	 * cjdns's tun MTU is about 1304: a TCP peer told a larger MSS sends
+	 * segments that only get through with PMTU discovery, which too many
+	 * paths break. "rt mtu" is the smaller of the routes' MTUs towards
+	 * the packet's destination and back towards its source, so clamping
+	 * the SYNs of both directions covers the tun either way (and the
+	 * kernel only ever lowers an MSS). Priority mangle runs before the
+	 * filter chain above.
+	 */
+	fprintf(f, "\tchain gw_mss {\n"
+		   "\t\ttype filter hook forward priority mangle; policy accept;\n");
+	fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" tcp flags syn / syn,rst "
+		   "tcp option maxseg size set rt mtu\n", t, u);
+	fprintf(f, "\t\tiifname \"%s\" oifname \"%s\" tcp flags syn / syn,rst "
+		   "tcp option maxseg size set rt mtu\n", u, t);
+	fprintf(f, "\t}\n");
+	if (gw->pool4 || (gw->pool6 && gw->nat6)) {
+		fprintf(f, "\tchain gw_postrouting {\n"
+			   "\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+		if (gw->pool4)
+			fprintf(f, "\t\toifname \"%s\" ip saddr %s masquerade\n", u, p4);
+		if (gw->pool6 && gw->nat6)
+			fprintf(f, "\t\toifname \"%s\" ip6 saddr %s masquerade\n", u, p6);
+		fprintf(f, "\t}\n");
+	}
+	if (fclose(f) != 0) {
+		f = NULL;
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	f = NULL;
+	*out = buf;
+	buf = NULL;
+	ret = 0;
+out:
+	if (f)
+		fclose(f);
+	free(buf);
+	return ret;
+}
+
+int nft_table_text(const char *const *texts, int n, char **out, struct verr *err)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	*out = NULL;
+	f = open_memstream(&buf, &len);
+	if (!f)
+		return verr_set(err, -ENOMEM, "out of memory");
+	/* "add" first so that "delete" finds a table even on the first run. */
+	fprintf(f, "add table " NFT_FAMILY " " NFT_TABLE "\n"
+		   "delete table " NFT_FAMILY " " NFT_TABLE "\n");
+	if (n > 0) {
+		fprintf(f, "table " NFT_FAMILY " " NFT_TABLE " {\n");
+		for (int i = 0; i < n; i++) {
+			size_t tl = strlen(texts[i]);
+
+			fputs(texts[i], f);
+			if (tl && texts[i][tl - 1] != '\n')
+				fputc('\n', f);
+		}
+		fprintf(f, "}\n");
+	}
+	if (fclose(f) != 0) {
+		free(buf);
+		return verr_set(err, -ENOMEM, "out of memory");
+	}
+	*out = buf;
+	return 0;
+}
+
+/* nft's error text: the first line, "Error: " dropped. */
+static int nft_error(const char *text, const char *what, struct verr *err)
+{
+	char line[256];
+	const char *s = text ? text : "";
+	size_t n;
+	int code = -EIO;
+
+	if (!strncmp(s, "Error: ", 7))
+		s += 7;
+	n = strcspn(s, "\n");
+	if (n >= sizeof(line))
+		n = sizeof(line) - 1;
+	memcpy(line, s, n);
+	line[n] = '\0';
+	if (strstr(text ? text : "", "Operation not permitted"))
+		code = -EPERM;
+	else if (strstr(text ? text : "", "No such file or directory"))
+		code = -ENOENT;
+	return verr_set(err, code, "nftables: %s: %s", what, n ? line : "failed");
+}
+
+/*
+ * libnftables itself prints "Operation not permitted (you must be root)" on
+ * stderr when it lacks CAP_NET_ADMIN, and a library of visp must not print:
+ * find out first.
+ */
+static bool can_admin_net(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return geteuid() == 0;
+	return data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN);
+}
+
+int nft_run(const char *cmds, char **output, struct verr *err)
+{
+	struct nft_ctx *nft = NULL;
+	const char *o;
+	int ret;
+
+	if (output)
+		*output = NULL;
+	if (!can_admin_net()) {
+		ret = verr_set(err, -EPERM, "nftables: not permitted (needs root)");
+		goto out;
+	}
+	nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	if (!nft) {
+		ret = verr_set(err, -ENOMEM, "nftables: cannot create a context");
+		goto out;
+	}
+	if (nft_ctx_buffer_output(nft) || nft_ctx_buffer_error(nft)) {
+		ret = verr_set(err, -ENOMEM, "nftables: cannot buffer output");
+		goto out;
+	}
+	if (nft_run_cmd_from_buffer(nft, cmds) != 0) {
+		ret = nft_error(nft_ctx_get_error_buffer(nft), "cannot apply the visp table", err);
+		goto out;
+	}
+	if (output) {
+		o = nft_ctx_get_output_buffer(nft);
+		*output = strdup(o ? o : "");
+		if (!*output) {
+			ret = verr_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	if (nft)
+		nft_ctx_free(nft);
+	return ret;
+}
+
+int nft_table_list(char **out, struct verr *err)
+{
+	char *tables = NULL;
+	const char *p;
+	bool found = false;
+	int ret;
+
+	*out = NULL;
+	ret = nft_run("list tables " NFT_FAMILY, &tables, err);
+	if (ret < 0) {
+		verr_wrap(err, "cannot list tables");
+		goto out;
+	}
+	for (p = tables; p && *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] ? 1 : 0)) {
+		size_t n = strcspn(p, "\n");
+		static const char want[] = "table " NFT_FAMILY " " NFT_TABLE;
+
+		if (n == sizeof(want) - 1 && !strncmp(p, want, n))
+			found = true;
+	}
+	if (!found)
+		goto out;
+	ret = nft_run("list table " NFT_FAMILY " " NFT_TABLE, out, err);
+out:
+	free(tables);
+	return ret;
+}
+
+static int check_part_name(const char *name, struct verr *err)
+{
+	size_t len = strlen(name);
+
+	if (!len || len >= PART_NAME_MAX || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-")
+	    != len)
+		return verr_set(err, -EINVAL, "'%s' is not an nft part name", name);
+	return 0;
+}
+
+/* mkdir -p, for run_dir and run_dir/nft. */
+static int make_dirs(const char *path, struct verr *err)
+{
+	char buf[512];
+	size_t len = strlen(path);
+
+	if (len >= sizeof(buf))
+		return verr_set(err, -ENAMETOOLONG, "'%s' is too long", path);
+	memcpy(buf, path, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		if (*p == '/' || !*p) {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+				return verr_set(err, -errno, "cannot create %s: %s", buf,
+						strerror(errno));
+			*p = c;
+			if (!c)
+				break;
+		}
+	}
+	return 0;
+}
+
+static int read_text(const char *path, char **out, struct verr *err)
+{
+	char *buf = NULL;
+	struct stat st;
+	int fd, ret;
+	ssize_t n;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = errno == ENOENT ? -ENOENT :
+		      verr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(fd, &st) < 0 || st.st_size > TEXT_MAX) {
+		ret = verr_set(err, -EFBIG, "%s is not a visp nft file", path);
+		goto out;
+	}
+	buf = malloc(st.st_size + 1);
+	if (!buf) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	n = read(fd, buf, st.st_size);
+	if (n < 0) {
+		ret = verr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	buf = NULL;
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return ret;
+}
+
+/* Write through a temporary file and rename, so a reader sees old or new. */
+static int write_text(const char *path, const char *text, struct verr *err)
+{
+	char tmp[600];
+	size_t len = strlen(text);
+	int fd = -1, ret;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
+		ret = verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		ret = verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		ret = verr_set(err, -errno, "cannot rename %s: %s", tmp, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
+}
+
+static int part_path(const char *run_dir, const char *name, char *buf, size_t len)
+{
+	if ((size_t)snprintf(buf, len, "%s/nft/%s.nft", run_dir, name) >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int nft_part_read(const char *run_dir, const char *name, char **text, struct verr *err)
+{
+	char path[512];
+	int ret;
+
+	*text = NULL;
+	ret = check_part_name(name, err);
+	if (ret < 0)
+		return ret;
+	if (part_path(run_dir, name, path, sizeof(path)) < 0)
+		return verr_set(err, -ENAMETOOLONG, "run_dir '%s' is too long", run_dir);
+	return read_text(path, text, err);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names of the stored parts, sorted (the table's order); caller frees each. */
+static int list_parts(const char *run_dir, char **names, int *n, struct verr *err)
+{
+	char path[512];
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	*n = 0;
+	snprintf(path, sizeof(path), "%s/nft", run_dir);
+	d = opendir(path);
+	if (!d)
+		return errno == ENOENT ? 0 :
+		       verr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
+	while ((de = readdir(d))) {
+		size_t len = strlen(de->d_name);
+		char name[PART_NAME_MAX];
+
+		if (len < 5 || len - 4 >= sizeof(name) || strcmp(de->d_name + len - 4, ".nft"))
+			continue;
+		memcpy(name, de->d_name, len - 4);
+		name[len - 4] = '\0';
+		if (check_part_name(name, NULL) < 0)
+			continue;
+		if (*n == PART_MAX) {
+			ret = verr_set(err, -E2BIG, "too many parts in %s", path);
+			break;
+		}
+		names[*n] = strdup(name);
+		if (!names[*n]) {
+			ret = verr_set(err, -ENOMEM, "out of memory");
+			break;
+		}
+		(*n)++;
+	}
+	closedir(d);
+	qsort(names, *n, sizeof(*names), cmp_str);
+	return ret;
+}
+
+static int lock_dir(const char *dir, int *fd, struct verr *err)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/.lock", dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return verr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
+	if (flock(*fd, LOCK_EX) < 0) {
+		int e = errno;
+
+		close(*fd);
+		*fd = -1;
+		return verr_set(err, -e, "cannot lock %s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
+static bool same(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+int nft_part_apply(const char *run_dir, const char *name, const char *text, bool dry_run,
+		   bool *changed, char **cmds, struct verr *err)
+{
+	char *names[PART_MAX + 1] = { NULL }, *texts[PART_MAX + 1] = { NULL };
+	char *old = NULL, *live = NULL, *saved = NULL, *tx = NULL;
+	char dir[448], path[512], ppath[512], listpath[512];
+	int n = 0, nt = 0, lockfd = -1, ret;
+	bool have_self = false, change;
+
+	if (changed)
+		*changed = false;
+	if (cmds)
+		*cmds = NULL;
+	ret = check_part_name(name, err);
+	if (ret < 0)
+		goto out;
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/nft", run_dir) >= sizeof(dir)) {
+		ret = verr_set(err, -ENAMETOOLONG, "run_dir '%s' is too long", run_dir);
+		goto out;
+	}
+	part_path(run_dir, name, path, sizeof(path));
+	snprintf(listpath, sizeof(listpath), "%s/table.list", dir);
+	if (!dry_run) {
+		ret = make_dirs(dir, err);
+		if (ret == 0)
+			ret = lock_dir(dir, &lockfd, err);
+		if (ret < 0)
+			goto out;
+	}
+	ret = list_parts(run_dir, names, &n, err);
+	if (ret < 0)
+		goto out;
+	/* The new set of texts, in name order, with this part's text swapped in. */
+	for (int i = 0; i <= n; i++) {
+		const char *nm = i < n ? names[i] : NULL;
+
+		if (!have_self && text && (!nm || strcmp(name, nm) < 0)) {
+			texts[nt] = strdup(text);
+			if (!texts[nt++]) {
+				ret = verr_set(err, -ENOMEM, "out of memory");
+				goto out;
+			}
+			have_self = true;
+		}
+		if (!nm)
+			break;
+		if (!strcmp(nm, name)) {
+			ret = read_text(path, &old, err);
+			if (ret < 0)
+				goto out;
+			continue;
+		}
+		part_path(run_dir, nm, ppath, sizeof(ppath));
+		ret = read_text(ppath, &texts[nt], err);
+		if (ret < 0)
+			goto out;
+		nt++;
+	}
+	ret = nft_table_list(&live, err);
+	if (ret < 0) {
+		if (!dry_run)
+			goto out;
+		/* Without CAP_NET_ADMIN a dry run cannot look: assume it would change. */
+		live = NULL;
+		ret = 0;
+		change = text || old;
+	} else {
+		if (read_text(listpath, &saved, NULL) < 0)
+			saved = NULL;
+		if (nt == 0)
+			change = live != NULL;	/* a table left over when run_dir was lost, too */
+		else if (!text && !old)
+			change = false;		/* the part is not there: the others are not ours */
+		else
+			change = !same(old, text) || !live || !same(live, saved);
+	}
+	ret = nft_table_text((const char *const *)texts, nt, &tx, err);
+	if (ret < 0)
+		goto out;
+	if (changed)
+		*changed = change;
+	if (dry_run || !change)
+		goto done;
+	ret = nft_run(tx, NULL, err);
+	if (ret < 0)
+		goto out;
+	/* The kernel has the new table: now record what it was made from. */
+	if (text)
+		ret = write_text(path, text, err);
+	else if (unlink(path) < 0 && errno != ENOENT)
+		ret = verr_set(err, -errno, "cannot remove %s: %s", path, strerror(errno));
+	if (ret < 0)
+		goto out;
+	free(live);
+	live = NULL;
+	ret = nft_table_list(&live, err);
+	if (ret < 0)
+		goto out;
+	if (live)
+		ret = write_text(listpath, live, err);
+	else if (unlink(listpath) < 0 && errno != ENOENT)
+		ret = verr_set(err, -errno, "cannot remove %s: %s", listpath, strerror(errno));
+	if (ret < 0)
+		goto out;
+done:
+	if (cmds) {
+		*cmds = tx;
+		tx = NULL;
+	}
+	ret = 0;
+out:
+	for (int i = 0; i < PART_MAX + 1; i++) {
+		free(names[i]);
+		free(texts[i]);
+	}
+	free(old);
+	free(live);
+	free(saved);
+	free(tx);
+	if (lockfd >= 0)
+		close(lockfd);
+	return ret;
+}
+
+/* Does the listing have a line "chain NAME {"? */
+static bool has_chain(const char *listing, const char *chain)
+{
+	const char *p = listing;
+	size_t cl = strlen(chain);
+
+	while (p && (p = strstr(p, "chain "))) {
+		if ((p == listing || p[-1] == '\t' || p[-1] == ' ') && !strncmp(p + 6, chain, cl) &&
+		    (p[6 + cl] == ' ' || p[6 + cl] == '{'))
+			return true;
+		p += 6;
+	}
+	return false;
+}
+
+int nft_part_check(const char *run_dir, const char *name, char *missing, size_t len,
+		   bool *edited, struct verr *err)
+{
+	char *text = NULL, *live = NULL, *saved = NULL;
+	char listpath[512], chain[64];
+	const char *p;
+	int ret;
+
+	missing[0] = '\0';
+	*edited = false;
+	ret = nft_part_read(run_dir, name, &text, err);
+	if (ret < 0)
+		goto out;
+	ret = nft_table_list(&live, err);
+	if (ret < 0)
+		goto out;
+	snprintf(listpath, sizeof(listpath), "%s/nft/table.list", run_dir);
+	if (read_text(listpath, &saved, NULL) < 0)
+		saved = NULL;
+	*edited = !live || !same(live, saved);
+	for (p = text; (p = strstr(p, "chain ")); p += 6) {
+		size_t n = strcspn(p + 6, " {\n");
+
+		if (n == 0 || n >= sizeof(chain))
+			continue;
+		memcpy(chain, p + 6, n);
+		chain[n] = '\0';
+		if (live && has_chain(live, chain))
+			continue;
+		if (missing[0])
+			strncat(missing, ",", len - strlen(missing) - 1);
+		strncat(missing, chain, len - strlen(missing) - 1);
+	}
+	ret = 0;
+out:
+	free(text);
+	free(live);
+	free(saved);
+	return ret;
+}
