@@ -15,6 +15,8 @@ struct visp_ctx ctx;
 const struct noun visp_nouns[] = {
 	{ "tunnel",	cmd_tunnel,	tunnel_verbs,	"gateway: addresses, routes, forwarding and NAT for the pools" },
 	{ "lease",	cmd_lease,	lease_verbs,	"gateway: grant, revoke, list, sync and serve leases" },
+	{ "client",	cmd_client,	client_verbs,	"client: lease from a gateway, connect, fail over, disconnect" },
+	{ "routes",	cmd_routes,	routes_verbs,	"client: pin cjdns's underlay peers outside the tunnel" },
 	{ "key",	cmd_key,	key_verbs,	"cjdns public keys: addresses" },
 	{ "cjdns",	cmd_cjdns,	cjdns_verbs,	"call a cjdns admin function" },
 	{ "sudoers",	cmd_sudoers,	NULL,		"print a sudoers file for the privileged commands" },
