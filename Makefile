@@ -9,6 +9,7 @@ BINDIR ?= $(PREFIX)/sbin
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 PKG_CONFIG ?= pkg-config
 
 PKGS := libcurl yajl libnl-route-3.0 popt libsodium sqlite3 libnftables
@@ -46,9 +47,10 @@ TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(B)/tests/%)
 
 all: $(B)/visp visp
 
-# The binary people run lives at the top, like wg's.
+# The binary people run lives at the top, like wg's. Renamed into place, so a
+# copy still running (a test's listener) never makes the build fail.
 visp: $(B)/visp
-	$(Q)cp $< $@
+	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(B)/visp: $(CMD_OBJS) $(B)/libvisp.a
 	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -127,25 +129,27 @@ fuzz-clean:
 
 clean: fuzz-clean
 
+# install: the binary, visp(8), the bash completion, the systemd units (with
+# @BINDIR@ replaced) and the sysusers.d entry of the "visp" user; uninstall
+# removes exactly those files (the directories may be shared: they stay).
+UNITS := $(notdir $(wildcard systemd/*.service systemd/*.socket systemd/*.timer))
+INSTALLED := $(BINDIR)/visp $(MANDIR)/man8/visp.8 $(BASHCOMPDIR)/visp \
+	     $(SYSUSERSDIR)/visp.conf $(UNITS:%=$(SYSTEMDUNITDIR)/%)
+
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0755 $(B)/visp $(DESTDIR)$(BINDIR)/visp
 	install -m 0644 man/visp.8 $(DESTDIR)$(MANDIR)/man8/visp.8
 	install -m 0644 completions/visp.bash $(DESTDIR)$(BASHCOMPDIR)/visp
-	if [ -d systemd ] && ls systemd/*.s* >/dev/null 2>&1; then \
-		install -d $(DESTDIR)$(SYSTEMDUNITDIR); \
-		for u in systemd/*.service systemd/*.socket systemd/*.timer; do \
-			[ -f "$$u" ] || continue; \
-			sed 's|@BINDIR@|$(BINDIR)|g' "$$u" > $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
-			chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
-		done; \
-	fi
+	install -m 0644 systemd/visp.sysusers $(DESTDIR)$(SYSUSERSDIR)/visp.conf
+	set -e; for u in $(UNITS); do \
+		sed 's|@BINDIR@|$(BINDIR)|g' systemd/$$u >$(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+		chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$u; \
+	done
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/visp $(DESTDIR)$(MANDIR)/man8/visp.8 $(DESTDIR)$(BASHCOMPDIR)/visp
-	for u in systemd/*.service systemd/*.socket systemd/*.timer; do \
-		[ -f "$$u" ] && rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${u##*/}; \
-	done; true
+	rm -f $(INSTALLED:%=$(DESTDIR)%)
 
 clean:
 	rm -rf build build-san visp

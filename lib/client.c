@@ -232,42 +232,6 @@ static void state_path(const char *dir, const char *name, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s", dir, name);
 }
 
-static void json_addrs(struct json *j, const char *key, const struct cidr *v, int n,
-		       bool prefix)
-{
-	char buf[CIDR_STRLEN];
-
-	json_key(j, key);
-	json_arr(j);
-	for (int i = 0; i < n; i++)
-		json_str(j, cidr_format(&v[i], prefix, buf, sizeof(buf)));
-	json_end_arr(j);
-}
-
-/* The lease in the members proto_parse_offer reads, so one parser serves both. */
-static void json_offer(struct json *j, const struct offer *o)
-{
-	char buf[CIDR_STRLEN], when[32];
-
-	json_kstr(j, "public_key", o->public_key);
-	json_kstr(j, "gateway_key", o->gateway_key);
-	json_kstr(j, "ipv4_address", o->has_ipv4 ? cidr_format(&o->ipv4, true, buf, sizeof(buf))
-						 : NULL);
-	json_kstr(j, "ipv6_address", o->has_ipv6 ? cidr_format(&o->ipv6, true, buf, sizeof(buf))
-						 : NULL);
-	json_key(j, "routes");
-	json_arr(j);
-	if (o->default_route)
-		json_str(j, "default");
-	for (int i = 0; i < o->nroutes; i++)
-		json_str(j, cidr_format(&o->routes[i], true, buf, sizeof(buf)));
-	json_end_arr(j);
-	json_addrs(j, "gateways", o->gateways, o->ngateways, false);
-	json_addrs(j, "nameservers", o->nameservers, o->nnameservers, false);
-	proto_format_time(o->expires, when);
-	json_kstr(j, "expires", when);
-}
-
 static char *state_json(const struct client_state *st)
 {
 	struct json *j = json_new(true);
@@ -287,12 +251,12 @@ static char *state_json(const struct client_state *st)
 	json_kint(j, "leased_at", st->leased_at);
 	json_kint(j, "cjdns_prefix4", st->prefix4);
 	json_kint(j, "cjdns_prefix6", st->prefix6);
-	json_addrs(j, "visp_routes", st->routes, st->nroutes, true);
+	proto_json_addrs(j, "visp_routes", st->routes, st->nroutes, true);
 	json_kbool(j, "dns", st->dns);
 	json_kint(j, "failures", st->failures);
 	json_kstr(j, "last_error", st->last_error[0] ? st->last_error : NULL);
 	if (st->connected)
-		json_offer(j, &st->lease);
+		proto_offer_members(j, &st->lease);
 	json_end_obj(j);
 	text = json_text(j, NULL);
 	if (text)

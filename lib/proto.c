@@ -44,14 +44,15 @@ int proto_parse_time(const char *s, int64_t *t)
 	return 0;
 }
 
-static void addr_list(struct json *j, const char *key, const struct cidr *v, int n)
+void proto_json_addrs(struct json *j, const char *key, const struct cidr *v, int n,
+		      bool with_prefix)
 {
 	char buf[CIDR_STRLEN];
 
 	json_key(j, key);
 	json_arr(j);
 	for (int i = 0; i < n; i++)
-		json_str(j, cidr_format(&v[i], false, buf, sizeof(buf)));
+		json_str(j, cidr_format(&v[i], with_prefix, buf, sizeof(buf)));
 	json_end_arr(j);
 }
 
@@ -64,14 +65,10 @@ static char *finish(struct json *j)
 	return out;
 }
 
-char *proto_offer_json(const struct offer *o)
+void proto_offer_members(struct json *j, const struct offer *o)
 {
-	struct json *j = json_new(false);
 	char buf[CIDR_STRLEN], when[32];
 
-	if (!j)
-		return NULL;
-	json_obj(j);
 	json_kstr(j, "public_key", o->public_key);
 	json_kstr(j, "gateway_key", o->gateway_key);
 	json_kstr(j, "ipv4_address", o->has_ipv4 ? cidr_format(&o->ipv4, true, buf, sizeof(buf))
@@ -85,10 +82,20 @@ char *proto_offer_json(const struct offer *o)
 	for (int i = 0; i < o->nroutes; i++)
 		json_str(j, cidr_format(&o->routes[i], true, buf, sizeof(buf)));
 	json_end_arr(j);
-	addr_list(j, "gateways", o->gateways, o->ngateways);
-	addr_list(j, "nameservers", o->nameservers, o->nnameservers);
+	proto_json_addrs(j, "gateways", o->gateways, o->ngateways, false);
+	proto_json_addrs(j, "nameservers", o->nameservers, o->nnameservers, false);
 	proto_format_time(o->expires, when);
 	json_kstr(j, "expires", when);
+}
+
+char *proto_offer_json(const struct offer *o)
+{
+	struct json *j = json_new(false);
+
+	if (!j)
+		return NULL;
+	json_obj(j);
+	proto_offer_members(j, o);
 	json_end_obj(j);
 	return finish(j);
 }

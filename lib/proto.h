@@ -42,6 +42,15 @@ struct tunnel_ad {
 
 /* Gateway side. */
 char *proto_offer_json(const struct offer *o);
+/*
+ * The offer's members into an open JSON object: the client keeps its lease
+ * in the same form, so proto_parse_offer reads both.
+ */
+struct json;
+void proto_offer_members(struct json *j, const struct offer *o);
+/* "key": ["addr", ...] ("addr/len" with with_prefix). */
+void proto_json_addrs(struct json *j, const char *key, const struct cidr *v, int n,
+		      bool with_prefix);
 char *proto_error_json(const char *msg);
 /* Parse a POST /lease body: {"public_key": "..."} (other members ignored). */
 int proto_parse_lease_request(const char *body, size_t len, char key[55], struct verr *err);
