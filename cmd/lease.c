@@ -93,7 +93,8 @@ static int parse_want(const char *s, int family, struct cidr *out, struct cidr *
 
 static int lease_grant(int argc, const char **argv)
 {
-	const char *ipv4 = NULL, *ipv6 = NULL, *name = NULL;
+	/* popt allocates option strings: freed at out. */
+	char *ipv4 = NULL, *ipv6 = NULL, *name = NULL;
 	struct poptOption opts[] = {
 		{ "ipv4", '4', POPT_ARG_STRING, &ipv4, 0, "reserve this IPv4 address", "ADDR" },
 		{ "ipv6", '6', POPT_ARG_STRING, &ipv6, 0, "reserve this IPv6 address", "ADDR" },
@@ -130,6 +131,9 @@ static int lease_grant(int argc, const char **argv)
 	if (rc == EXIT_OK)
 		print_one(&l);
 out:
+	free(ipv4);
+	free(ipv6);
+	free(name);
 	gateway_close(gw);
 	cjdns_close(cj);
 	poptFreeContext(pc);

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /*
  * visp sudoers: an /etc/sudoers.d/visp that lets one user (or group) run
- * exactly the verbs that need root, each with no arguments at all (sudoers'
- * "" argument list), so nobody can point a root visp at another config.
+ * exactly the verbs that need root, each with exactly its listed arguments
+ * (no wildcards), so nobody can point a root visp at another config.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -38,13 +38,15 @@ static bool safe_path(const char *s)
 
 static int sudoers_verb(int argc, const char **argv)
 {
-	const char *user = NULL, *group = NULL, *path = NULL;
+	/* popt allocates option strings: freed at out. */
+	char *opt_user = NULL, *opt_group = NULL, *opt_path = NULL;
+	const char *user, *group, *path;
 	struct poptOption opts[] = {
-		{ "user", 'u', POPT_ARG_STRING, &user, 0, "the user allowed (default: $SUDO_USER)",
+		{ "user", 'u', POPT_ARG_STRING, &opt_user, 0, "the user allowed (default: $SUDO_USER)",
 		  "NAME" },
-		{ "group", 'g', POPT_ARG_STRING, &group, 0, "a group allowed instead of a user",
+		{ "group", 'g', POPT_ARG_STRING, &opt_group, 0, "a group allowed instead of a user",
 		  "NAME" },
-		{ "path", 'p', POPT_ARG_STRING, &path, 0, "the visp binary (default: this one)",
+		{ "path", 'p', POPT_ARG_STRING, &opt_path, 0, "the visp binary (default: this one)",
 		  "BIN" },
 		POPT_AUTOHELP POPT_TABLEEND
 	};
@@ -56,6 +58,9 @@ static int sudoers_verb(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
+	user = opt_user;
+	group = opt_group;
+	path = opt_path;
 	if (user && group) {
 		rc = usage_error("--user and --group exclude each other");
 		goto out;
@@ -89,19 +94,23 @@ static int sudoers_verb(int argc, const char **argv)
 	printf("# /etc/sudoers.d/visp: written by 'visp sudoers'. Install with\n"
 	       "#   visp sudoers ... > /tmp/visp && visudo -cf /tmp/visp && "
 	       "install -m 0440 /tmp/visp /etc/sudoers.d/visp\n"
-	       "# Each command is allowed with no arguments at all (\"\"): the root visp\n"
-	       "# always reads the root-owned /etc/visp/visp.conf.\n"
+	       "# Each command is allowed exactly as written, with no further arguments\n"
+	       "# (sudoers matches a listed argument list exactly): the root visp always\n"
+	       "# reads the root-owned /etc/visp/visp.conf.\n"
 	       "Cmnd_Alias VISP_CMDS = ");
 	for (const struct noun *nn = visp_nouns; nn->name; nn++)
 		for (const struct verb *v = nn->verbs; v && v->name; v++) {
 			if (!(v->flags & NEED_ROOT))
 				continue;
-			printf("%s\\\n\t%s %s %s \"\"", first ? "" : ",", path, nn->name, v->name);
+			printf("%s\\\n\t%s %s %s", first ? "" : ",", path, nn->name, v->name);
 			first = 0;
 		}
 	printf("\n%s ALL = (root) NOPASSWD: VISP_CMDS\n", who);
 	rc = EXIT_OK;
 out:
+	free(opt_user);
+	free(opt_group);
+	free(opt_path);
 	poptFreeContext(pc);
 	return rc;
 }
