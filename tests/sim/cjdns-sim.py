@@ -491,6 +491,26 @@ class Peer:
                 and now - self.heard <= timeout and now >= self.hold_until)
 
 
+class FakePeer(Peer):
+    """--fake-peers: a peer that only peerStats lists (for the pin-peers
+    benchmark). Always ESTABLISHED, never sent to, its underlay address in a
+    documentation range: 198.51.100.1-254, 203.0.113.1-254, then 2001:db8::N."""
+
+    def __init__(self, i, label):
+        if i < 254:
+            ip = "198.51.100.%d" % (i + 1)
+        elif i < 508:
+            ip = "203.0.113.%d" % (i - 253)
+        else:
+            ip = "2001:db8::%x" % (i - 507)
+        super().__init__((ip, 19273), False, label, format_lladdr((ip, 19273)))
+        self.key = generate_key()
+        self.last_ms = int(time.time() * 1000)
+
+    def alive(self, now, timeout):
+        return True
+
+
 # ---------------------------------------------------------------------------
 # The node
 # ---------------------------------------------------------------------------
@@ -509,6 +529,7 @@ class Node:
             self.routegen.add("exception", cidr)
         self.peers = {}               # lladdr -> Peer
         self.next_label = 0x13
+        self.fake_peers = [FakePeer(i, "%04x" % (0x1000 + 2 * i)) for i in range(opts.fake_peers)]
         self.admin_sock = self.underlay = None
         self.tun_fd = None
         self.stopping = False
@@ -895,7 +916,7 @@ class Node:
 
     def fn_peer_stats(self, args):
         now = time.monotonic()
-        peers = self._peer_list()
+        peers = self._peer_list() + self.fake_peers
         page = arg_int(args, "page") or 0
         start = page * PEERS_PER_PAGE
         chosen = peers[start:start + PEERS_PER_PAGE] if start >= 0 else []
@@ -1323,7 +1344,12 @@ def parse_args(argv):
     ap.add_argument("--repeer-delay", type=float, default=0.0, metavar="SECONDS",
                     help="after a peer restarts, keep the peering down this long unless "
                          "resetPeering is called (default 0; the real node takes ~70)")
+    ap.add_argument("--fake-peers", type=int, default=0, metavar="N",
+                    help="list N more peers in peerStats only (documentation-range lladdrs, "
+                         "ESTABLISHED, no traffic); for benchmarks")
     opts = ap.parse_args(argv)
+    if not 0 <= opts.fake_peers <= 10000:
+        ap.error("--fake-peers must be 0 to 10000")
     if opts.peer and not opts.underlay:
         ap.error("--peer needs --underlay")
     return opts
