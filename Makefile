@@ -20,7 +20,9 @@ CFLAGS ?= -O2 -g
 CFLAGS += -std=gnu11 -Wall -Wextra -Wmissing-prototypes -Wformat=2 \
 	  -Wno-unused-parameter -D_GNU_SOURCE -DVISP_VERSION='"$(VERSION)"' \
 	  -Ilib -Icmd $(shell $(PKG_CONFIG) --cflags $(PKGS))
-LDLIBS += $(shell $(PKG_CONFIG) --libs $(PKGS))
+# libcurl is not linked: lib/httpc.c loads it on the first HTTP request
+# (it pulls in ~30 libraries that cost every other run milliseconds).
+LDLIBS += $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS))) -ldl
 
 ifeq ($(SAN),1)
 B := build-san

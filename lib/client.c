@@ -724,7 +724,7 @@ static int connect_to(struct client *c, const char *key, long long *conn, struct
 
 struct peers {
 	struct client_peer *v;
-	size_t n, max;
+	size_t n, cap;
 };
 
 static int peers_cb(const struct bval *reply, void *arg)
@@ -734,11 +734,22 @@ static int peers_cb(const struct bval *reply, void *arg)
 
 	if (!list || list->type != BVAL_LIST)
 		return -EBADMSG;
-	for (size_t i = 0; i < list->n && p->n < p->max; i++) {
+	for (size_t i = 0; i < list->n; i++) {
 		const struct bval *it = list->items[i];
 		const char *addr = bval_dict_str(it, "addr"), *ll = bval_dict_str(it, "lladdr");
 		const char *state = bval_dict_str(it, "state");
-		struct client_peer *cp = &p->v[p->n];
+		struct client_peer *cp;
+
+		if (p->n == p->cap) {
+			size_t cap = p->cap ? 2 * p->cap : 64;
+			struct client_peer *v = realloc(p->v, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			p->v = v;
+			p->cap = cap;
+		}
+		cp = &p->v[p->n];
 
 		/* Peers over other media (Ethernet beacons) have no IP to pin: skip them. */
 		if (!addr || !ll || key_from_addr(addr, cp->key, NULL) < 0 ||
@@ -750,11 +761,10 @@ static int peers_cb(const struct bval *reply, void *arg)
 	return 0;
 }
 
-/* Every underlay peer, all pages of InterfaceController_peerStats. */
-static int get_peers(struct client *c, struct client_peer *v, size_t max, size_t *n,
-		     struct verr *err)
+/* Every underlay peer, all pages of InterfaceController_peerStats; *v is malloc'd. */
+static int get_peers(struct client *c, struct client_peer **v, size_t *n, struct verr *err)
 {
-	struct peers p = { .v = v, .max = max };
+	struct peers p = { 0 };
 	int ret = need_cjdns(c, err);
 
 	if (ret == 0)
@@ -762,6 +772,7 @@ static int get_peers(struct client *c, struct client_peer *v, size_t max, size_t
 				       err);
 	if (ret == -EBADMSG && !err->msg[0])
 		verr_set(err, ret, "InterfaceController_peerStats: malformed reply");
+	*v = p.v;
 	*n = p.n;
 	return ret;
 }
@@ -826,15 +837,17 @@ static int tun_ifindex(struct client *c, const char *name)
 static int pin(struct client *c, const struct client_peer *peers, size_t npeers, bool unpin,
 	       struct pin **plan, size_t *nplan, int *changed, struct verr *err)
 {
-	struct cidr addrs[CLIENT_MAX_PEERS];
+	struct cidr *addrs = calloc(npeers ? npeers : 1, sizeof(*addrs));
 	struct pin *p = NULL;
 	size_t np = 0;
 	int ret, n = 0;
 
-	for (size_t i = 0; i < npeers && i < CLIENT_MAX_PEERS; i++)
+	if (!addrs)
+		return verr_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < npeers; i++)
 		addrs[i] = peers[i].addr;
-	ret = route_pin_sync(addrs, npeers < CLIENT_MAX_PEERS ? npeers : CLIENT_MAX_PEERS,
-			     c->tun.ifindex, unpin, c->dry_run, &p, &np, &n, err);
+	ret = route_pin_sync(addrs, npeers, c->tun.ifindex, unpin, c->dry_run, &p, &np, &n, err);
+	free(addrs);
 	for (size_t i = 0; ret == 0 && i < np; i++) {
 		char a[CIDR_STRLEN], g[CIDR_STRLEN];
 
@@ -1634,7 +1647,7 @@ struct cands {
 	struct candidate ads[CLIENT_MAX_CANDIDATES], order[3 * CLIENT_MAX_CANDIDATES + 1];
 	struct candidate current;
 	size_t nargs, nconf, nads, n;
-	struct client_peer peers[CLIENT_MAX_PEERS];
+	struct client_peer *peers;	/* malloc'd */
 	size_t npeers;
 };
 
@@ -1726,7 +1739,7 @@ int client_connect(struct client *c, const char *const *gateways, size_t n,
 	if (ret == 0)
 		ret = node(c, err);
 	if (ret == 0)
-		ret = get_peers(c, k->peers, CLIENT_MAX_PEERS, &k->npeers, err);
+		ret = get_peers(c, &k->peers, &k->npeers, err);
 	if (ret == 0 && c->st.connected)
 		ret = keep(c, k->args, k->nargs, k->peers, k->npeers, res, &done, &away, err);
 	if (ret < 0 || done)
@@ -1735,6 +1748,8 @@ int client_connect(struct client *c, const char *const *gateways, size_t n,
 		drop_current(c, k->peers, k->npeers, away);
 	ret = try_all(c, k, res, err);
 out:
+	if (k)
+		free(k->peers);
 	free(k);
 	return ret;
 }
@@ -1790,10 +1805,7 @@ int client_pin_peers(struct client *c, bool unpin, struct pin **plan, size_t *n,
 	if (ret < 0 && !unpin)
 		return ret;
 	if (!unpin) {
-		peers = calloc(CLIENT_MAX_PEERS, sizeof(*peers));
-		if (!peers)
-			return verr_set(err, -ENOMEM, "out of memory");
-		ret = get_peers(c, peers, CLIENT_MAX_PEERS, &np, err);
+		ret = get_peers(c, &peers, &np, err);
 		if (ret < 0)
 			goto out;
 	}

@@ -23,7 +23,6 @@
 
 #define CLIENT_URL_MAX 160
 #define CLIENT_MAX_CANDIDATES 64
-#define CLIENT_MAX_PEERS 256
 #define CLIENT_MAX_ROUTES (PROTO_MAX_ROUTES + 4)
 /* Consecutive failed runs before the current gateway goes to the back of the line. */
 #define CLIENT_DEMOTE_AFTER 3
