@@ -47,7 +47,12 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/%.o)
 CMD_OBJS := $(CMD_SRCS:%.c=$(B)/%.o) $(B)/visp.o
 TEST_BINS := $(TEST_SRCS:tests/unit/%.c=$(B)/tests/%)
 
+# ./visp is the plain build: a SAN=1 build stays in build-san/.
+ifeq ($(SAN),1)
+all: $(B)/visp
+else
 all: $(B)/visp visp
+endif
 
 # The binary people run lives at the top, like wg's. Renamed into place, so a
 # copy still running (a test's listener) never makes the build fail.

@@ -17,6 +17,7 @@ const struct noun visp_nouns[] = {
 	{ "lease",	cmd_lease,	lease_verbs,	"gateway: grant, revoke, list, sync and serve leases" },
 	{ "client",	cmd_client,	client_verbs,	"client: lease from a gateway, connect, fail over, disconnect" },
 	{ "routes",	cmd_routes,	routes_verbs,	"client: pin cjdns's underlay peers outside the tunnel" },
+	{ "share",	cmd_share,	share_verbs,	"LAN: share the mesh and the tunnel with hosts that run no cjdns" },
 	{ "key",	cmd_key,	key_verbs,	"cjdns public keys: addresses" },
 	{ "cjdns",	cmd_cjdns,	cjdns_verbs,	"call a cjdns admin function" },
 	{ "sudoers",	cmd_sudoers,	NULL,		"print a sudoers file for the privileged commands" },

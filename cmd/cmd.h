@@ -85,6 +85,22 @@ __attribute__((format(printf, 1, 2))) void info(const char *fmt, ...);	/* unless
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);	/* with -v */
 int exit_code(int err);
 
+/* The node's fc address (Core_nodeInfo), opening *cj: the tun is the interface that carries it. */
+int node_address(struct cjdns **cj, char ip6[40], struct verr *err);
+
+/*
+ * The changes of a verb that changes the kernel (up, down): print_change
+ * (a kstate/tunnel change callback; arg is the JSON document or NULL) puts
+ * each on stdout in a dry run (there they are the result), on stderr
+ * otherwise, or with -j into {"dry_run": bool, "changes": [{"action",
+ * "what"}, ...]}, which changes_begin opens (NULL without -j) and
+ * changes_end prints.
+ */
+struct json;
+struct json *changes_begin(void);
+void print_change(const char *action, const char *what, void *arg);
+void changes_end(struct json *j);
+
 /* Open the admin connection from ctx (flags, config, ~/.cjdnsadmin, cjdroute.conf). */
 int open_cjdns(struct cjdns **out, struct verr *err);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "json.h"
 
 int exit_code(int err)
 {
@@ -178,6 +179,18 @@ static int load_config(struct verr *err)
 	return config_load(&ctx.cfg, ctx.config_path, under_sudo(), err);
 }
 
+static bool asks_help(int argc, const char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--"))
+			break;
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-?") ||
+		    !strcmp(argv[i], "--usage"))
+			return true;
+	}
+	return false;
+}
+
 int run_verb(const char *noun, const struct verb *verbs, int argc, const char **argv)
 {
 	const struct verb *v = NULL;
@@ -200,10 +213,12 @@ int run_verb(const char *noun, const struct verb *verbs, int argc, const char **
 		return EXIT_USAGE;
 	}
 	ctx.verb = v->name;
+	/* Help needs neither a readable config nor root. */
+	if (asks_help(argc - 1, argv + 1))
+		return v->fn(argc - 1, argv + 1);
 	if ((v->flags & NEED_CONFIG) && load_config(&err) < 0)
 		return report(&err);
-	if ((v->flags & NEED_ROOT) && geteuid() != 0 && !ctx.dry_run &&
-	    !(argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")))) {
+	if ((v->flags & NEED_ROOT) && geteuid() != 0 && !ctx.dry_run) {
 		verr_set(&err, -EPERM, "must be run as root (it changes the kernel's network state)");
 		return report(&err);
 	}
@@ -237,5 +252,61 @@ int open_cjdns(struct cjdns **out, struct verr *err)
 out:
 	if (password)
 		config_wipe_free(password);
+	return ret;
+}
+
+/* Changes go to stdout in a dry run (they are the result), else to stderr. */
+void print_change(const char *action, const char *what, void *arg)
+{
+	struct json *j = arg;
+
+	if (j) {
+		json_obj(j);
+		json_kstr(j, "action", action);
+		json_kstr(j, "what", what);
+		json_end_obj(j);
+	} else if (ctx.dry_run) {
+		printf("%s %s\n", action, what);
+	} else {
+		info("%s %s", action, what);
+	}
+}
+
+struct json *changes_begin(void)
+{
+	struct json *j = ctx.json ? json_new(false) : NULL;
+
+	if (j) {
+		json_obj(j);
+		json_kbool(j, "dry_run", ctx.dry_run);
+		json_key(j, "changes");
+		json_arr(j);
+	}
+	return j;
+}
+
+void changes_end(struct json *j)
+{
+	const char *text;
+
+	if (!j)
+		return;
+	json_end_arr(j);
+	json_end_obj(j);
+	text = json_text(j, NULL);
+	if (text)
+		printf("%s\n", text);
+}
+
+/* The node's fc address from cjdns: the tun is the interface that carries it. */
+int node_address(struct cjdns **cj, char ip6[40], struct verr *err)
+{
+	int ret;
+
+	ret = open_cjdns(cj, err);
+	if (ret == 0)
+		ret = cjdns_node_info(*cj, NULL, ip6, err);
+	if (ret < 0)
+		verr_wrap(err, "cannot get the node's address from cjdns");
 	return ret;
 }

@@ -16,62 +16,6 @@
 #include "leasedb.h"
 #include "tunnel.h"
 
-/* Changes go to stdout in a dry run (they are the result), else to stderr. */
-static void print_change(const char *action, const char *what, void *arg)
-{
-	struct json *j = arg;
-
-	if (j) {
-		json_obj(j);
-		json_kstr(j, "action", action);
-		json_kstr(j, "what", what);
-		json_end_obj(j);
-	} else if (ctx.dry_run) {
-		printf("%s %s\n", action, what);
-	} else {
-		info("%s %s", action, what);
-	}
-}
-
-static struct json *changes_begin(void)
-{
-	struct json *j = ctx.json ? json_new(false) : NULL;
-
-	if (j) {
-		json_obj(j);
-		json_kbool(j, "dry_run", ctx.dry_run);
-		json_key(j, "changes");
-		json_arr(j);
-	}
-	return j;
-}
-
-static void changes_end(struct json *j)
-{
-	const char *text;
-
-	if (!j)
-		return;
-	json_end_arr(j);
-	json_end_obj(j);
-	text = json_text(j, NULL);
-	if (text)
-		printf("%s\n", text);
-}
-
-/* The node's fc address from cjdns: the tun is the interface that carries it. */
-static int node_address(struct cjdns **cj, char ip6[40], struct verr *err)
-{
-	int ret;
-
-	ret = open_cjdns(cj, err);
-	if (ret == 0)
-		ret = cjdns_node_info(*cj, NULL, ip6, err);
-	if (ret < 0)
-		verr_wrap(err, "cannot get the node's address from cjdns");
-	return ret;
-}
-
 struct leased6 {
 	struct cidr *v;
 	size_t n, cap;

@@ -133,6 +133,152 @@ out:
 	return ret;
 }
 
+/* The LANs (and extra, may be NULL) as an nft anonymous set: { "lan0", "lan1" }. */
+static void put_set(FILE *f, const struct nft_share *sh, const char *extra1, const char *extra2)
+{
+	fputs("{ ", f);
+	if (extra1)
+		fprintf(f, "\"%s\", ", extra1);
+	if (extra2)
+		fprintf(f, "\"%s\", ", extra2);
+	for (size_t i = 0; i < sh->nlans; i++)
+		fprintf(f, "\"%s\"%s", sh->lans[i], i + 1 < sh->nlans ? ", " : " }");
+}
+
+static int check_share(const struct nft_share *sh, struct verr *err)
+{
+	int ret;
+
+	ret = check_ifname("tun", sh->tun, err);
+	if (ret == 0 && sh->uplink)
+		ret = check_ifname("uplink", sh->uplink, err);
+	if (ret < 0)
+		return ret;
+	if (!sh->nlans)
+		return verr_set(err, -EINVAL, "no LAN interface to share with");
+	if (sh->fallback && !sh->uplink)
+		return verr_set(err, -EINVAL, "internet fallback needs an uplink");
+	if (sh->uplink && !strcmp(sh->uplink, sh->tun))
+		return verr_set(err, -EINVAL, "the uplink '%s' is the tun device", sh->uplink);
+	for (size_t i = 0; i < sh->nlans; i++) {
+		const char *l = sh->lans[i];
+
+		ret = check_ifname("LAN", l, err);
+		if (ret < 0)
+			return ret;
+		if (!strcmp(l, sh->tun))
+			return verr_set(err, -EINVAL, "LAN '%s' is the cjdns tun device", l);
+		if (sh->uplink && !strcmp(l, sh->uplink))
+			return verr_set(err, -EINVAL, "LAN '%s' is the uplink", l);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(l, sh->lans[j]))
+				return verr_set(err, -EINVAL, "LAN '%s' is named twice", l);
+	}
+	return 0;
+}
+
+int nft_share_text(const struct nft_share *sh, char **out, struct verr *err)
+{
+	const char *t = sh->tun, *u = sh->fallback ? sh->uplink : NULL;
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = NULL;
+	int ret;
+
+	*out = NULL;
+	ret = check_share(sh, err);
+	if (ret < 0)
+		goto out;
+	f = open_memstream(&buf, &len);
+	if (!f) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/*
+	 * By interface name, like the gateway part. The rules do not depend on
+	 * the lease: routing does. With a lease, cjdns routes the internet into
+	 * the tun and LAN traffic follows it there; without one it would go to
+	 * the uplink, where the last rule stops it. So the part is right in
+	 * both states and client connect/disconnect never has to touch it.
+	 * Nothing from the tun (mesh nodes, the gateway) opens a connection
+	 * into a LAN; replies are let through.
+	 */
+	fprintf(f, "\tchain share_forward {\n"
+		   "\t\ttype filter hook forward priority filter; policy accept;\n");
+	fprintf(f, "\t\tiifname \"%s\" oifname ", t);
+	put_set(f, sh, NULL, NULL);
+	fprintf(f, " ct state established,related accept\n");
+	fprintf(f, "\t\tiifname \"%s\" oifname ", t);
+	put_set(f, sh, NULL, NULL);
+	fprintf(f, " drop\n");
+	if (u) {
+		fprintf(f, "\t\tiifname \"%s\" oifname ", u);
+		put_set(f, sh, NULL, NULL);
+		fprintf(f, " ct state established,related accept\n");
+		fprintf(f, "\t\tiifname \"%s\" oifname ", u);
+		put_set(f, sh, NULL, NULL);
+		fprintf(f, " drop\n");
+	}
+	/*
+	 * No leak: a LAN host opens nothing out of any interface but the tun
+	 * and the LANs (and the uplink with fallback). It may still answer
+	 * what reached it from elsewhere by the operator's own routing.
+	 */
+	fputs("\t\tiifname ", f);
+	put_set(f, sh, NULL, NULL);
+	fputs(" oifname != ", f);
+	put_set(f, sh, t, u);
+	fputs(" ct direction reply accept\n", f);
+	fputs("\t\tiifname ", f);
+	put_set(f, sh, NULL, NULL);
+	fputs(" oifname != ", f);
+	put_set(f, sh, t, u);
+	fputs(" drop\n", f);
+	fprintf(f, "\t}\n");
+	/* LAN hosts think their MTU is 1500; the tun's is about 1304 (see the gateway's). */
+	fprintf(f, "\tchain share_mss {\n"
+		   "\t\ttype filter hook forward priority mangle; policy accept;\n");
+	fputs("\t\tiifname ", f);
+	put_set(f, sh, NULL, NULL);
+	fprintf(f, " oifname \"%s\" tcp flags syn / syn,rst tcp option maxseg size set rt mtu\n",
+		t);
+	fprintf(f, "\t\tiifname \"%s\" oifname ", t);
+	put_set(f, sh, NULL, NULL);
+	fputs(" tcp flags syn / syn,rst tcp option maxseg size set rt mtu\n", f);
+	fprintf(f, "\t}\n");
+	/*
+	 * Masquerade picks the tun address the node itself would use for the
+	 * destination: its fc address for fc00::/8, the leased IPv4 address,
+	 * and the leased IPv6 address for the internet (cjdns drops anything
+	 * else). iifname matches forwarded packets in postrouting too.
+	 */
+	fprintf(f, "\tchain share_postrouting {\n"
+		   "\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+	fputs("\t\tiifname ", f);
+	put_set(f, sh, NULL, NULL);
+	fprintf(f, " oifname \"%s\" masquerade\n", t);
+	if (u) {
+		fputs("\t\tiifname ", f);
+		put_set(f, sh, NULL, NULL);
+		fprintf(f, " oifname \"%s\" masquerade\n", u);
+	}
+	fprintf(f, "\t}\n");
+	if (fclose(f) != 0) {
+		f = NULL;
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	f = NULL;
+	*out = buf;
+	buf = NULL;
+	ret = 0;
+out:
+	if (f)
+		fclose(f);
+	free(buf);
+	return ret;
+}
+
 int nft_table_text(const char *const *texts, int n, char **out, struct verr *err)
 {
 	char *buf = NULL;

@@ -3,6 +3,7 @@
 #define VISP_NFT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "cidr.h"
 #include "err.h"
@@ -45,6 +46,25 @@ struct nft_gateway {
 
 /* The gateway part's text (chains gw_forward, gw_mss, gw_postrouting); free() it. */
 int nft_gateway_text(const struct nft_gateway *gw, char **out, struct verr *err);
+
+/*
+ * The share part (visp share up): hosts on the LAN interfaces reach the
+ * mesh, and the internet while this node holds a lease, through the cjdns
+ * tun, masqueraded as this node; nothing from the tun opens a connection
+ * into a LAN; a LAN host opens nothing through any other interface, unless
+ * fallback lets it out of the uplink (masqueraded there too).
+ */
+struct nft_share {
+	const char *tun;
+	const char *const *lans;
+	size_t nlans;
+	const char *uplink;		/* NULL: none known (then no fallback) */
+	bool fallback;
+};
+#define NFT_PART_SHARE "share"
+
+/* The share part's text (chains share_forward, share_mss, share_postrouting); free() it. */
+int nft_share_text(const struct nft_share *sh, char **out, struct verr *err);
 
 /*
  * The transaction that replaces the table with the given parts' texts, in

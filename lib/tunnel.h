@@ -15,13 +15,9 @@
  * the "gateway" part of the nft table inet visp, forwarding sysctls, NDP
  * proxying on the uplink.
  *
- * What up changed is recorded in <run_dir>/tunnel.state, one line per item,
- * written before each change is made (so a crash leaves nothing unrecorded).
- * Up only records what it created: an address, route or sysctl value that
- * was already there is not visp's, and down leaves it alone. A sysctl line
- * keeps the value it had before, and down puts it back (unless someone has
- * changed it since). Down undoes exactly the recorded lines, newest first,
- * and needs neither the config nor cjdns. Up run again finds everything in
+ * What up changed is recorded in <run_dir>/tunnel.state, and down undoes
+ * exactly that, newest first, without the config or cjdns: see kstate.h,
+ * which visp share uses the same way. Up run again finds everything in
  * place and changes nothing; items recorded earlier that the config no
  * longer wants (a changed pool, tun or uplink) are removed first.
  */
