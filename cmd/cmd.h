@@ -101,6 +101,20 @@ struct json *changes_begin(void);
 void print_change(const char *action, const char *what, void *arg);
 void changes_end(struct json *j);
 
+/*
+ * Status of a kernel role (tunnel, share): status_item is the kstate
+ * status callback (arg: a struct status_tally), printing each item as a
+ * table row or into the tally's JSON array; status_finish prints whether
+ * the role is up. have_desired: the desired state could be worked out.
+ */
+struct kstate_item_status;
+struct status_tally {
+	struct json *j;
+	int total, in_place, unknown;
+};
+void status_item(const struct kstate_item_status *s, void *arg);
+void status_finish(struct status_tally *st, bool have_desired);
+
 /* Open the admin connection from ctx (flags, config, ~/.cjdnsadmin, cjdroute.conf). */
 int open_cjdns(struct cjdns **out, struct verr *err);
 

@@ -12,6 +12,7 @@
 
 #include "cmd.h"
 #include "json.h"
+#include "kstate.h"
 
 int exit_code(int err)
 {
@@ -309,4 +310,49 @@ int node_address(struct cjdns **cj, char ip6[40], struct verr *err)
 	if (ret < 0)
 		verr_wrap(err, "cannot get the node's address from cjdns");
 	return ret;
+}
+
+void status_item(const struct kstate_item_status *s, void *arg)
+{
+	struct status_tally *st = arg;
+
+	st->total++;
+	if (s->state == KSTATE_IN_PLACE || s->state == KSTATE_FOREIGN)
+		st->in_place++;
+	if (s->state == KSTATE_UNKNOWN)
+		st->unknown++;
+	if (st->j) {
+		json_obj(st->j);
+		json_kstr(st->j, "kind", s->kind);
+		json_kstr(st->j, "what", s->what);
+		json_kstr(st->j, "state", kstate_state_name(s->state));
+		json_end_obj(st->j);
+	} else {
+		printf("  %-60s %s\n", s->what, kstate_state_name(s->state));
+	}
+}
+
+void status_finish(struct status_tally *st, bool have_desired)
+{
+	/* Up: everything in place; unknown when only what needs root to see is missing. */
+	int up = have_desired && st->total && st->in_place == st->total ? 1 :
+		 have_desired && st->total && st->in_place + st->unknown == st->total ? -1 : 0;
+	const char *text;
+
+	if (st->j) {
+		json_end_arr(st->j);
+		json_key(st->j, "up");
+		if (up >= 0)
+			json_bool(st->j, up == 1);
+		else
+			json_str(st->j, NULL);
+		json_end_obj(st->j);
+		text = json_text(st->j, NULL);
+		if (text)
+			printf("%s\n", text);
+		return;
+	}
+	if (!st->total)
+		printf("  (nothing)\n");
+	printf("up:        %s\n", up == 1 ? "yes" : up == 0 ? "no" : "unknown");
 }

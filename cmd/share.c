@@ -166,30 +166,6 @@ out:
 	return rc;
 }
 
-struct status {
-	struct json *j;
-	int total, in_place, unknown;
-};
-
-static void status_item(const struct kstate_item_status *s, void *arg)
-{
-	struct status *st = arg;
-
-	st->total++;
-	if (s->state == KSTATE_IN_PLACE || s->state == KSTATE_FOREIGN)
-		st->in_place++;
-	if (s->state == KSTATE_UNKNOWN)
-		st->unknown++;
-	if (st->j) {
-		json_obj(st->j);
-		json_kstr(st->j, "kind", s->kind);
-		json_kstr(st->j, "what", s->what);
-		json_kstr(st->j, "state", kstate_state_name(s->state));
-		json_end_obj(st->j);
-	} else {
-		printf("  %-60s %s\n", s->what, kstate_state_name(s->state));
-	}
-}
 
 /* Where LAN hosts' internet traffic goes now: the lease decides, through routing. */
 static const char *internet_way(const struct client_state *cs, bool fallback)
@@ -260,12 +236,11 @@ static int share_status_verb(int argc, const char **argv)
 	struct share_args a = { 0 };
 	struct verr err = { 0 }, cjerr = { 0 }, serr = { 0 };
 	struct client_state cs;
-	struct status st = { 0 };
+	struct status_tally st = { 0 };
 	struct share *s = NULL;
 	char ip6[40];
-	bool fallback, recorded_only, known;
-	int rc = EXIT_USAGE, up;
-	const char *text;
+	bool fallback, recorded_only;
+	int rc = EXIT_USAGE;
 	poptContext pc;
 
 	pc = share_popt(argc, argv, &a, &rc);
@@ -296,26 +271,7 @@ static int share_status_verb(int argc, const char **argv)
 		rc = report(&err);
 		goto out;
 	}
-	/* Up: everything in place; unknown when only what needs root to see is missing. */
-	known = s || recorded_only;
-	up = known && st.total && st.in_place == st.total ? 1 :
-	     known && st.total && st.in_place + st.unknown == st.total ? -1 : 0;
-	if (st.j) {
-		json_end_arr(st.j);
-		json_key(st.j, "up");
-		if (up >= 0)
-			json_bool(st.j, up == 1);
-		else
-			json_str(st.j, NULL);
-		json_end_obj(st.j);
-		text = json_text(st.j, NULL);
-		if (text)
-			printf("%s\n", text);
-	} else {
-		if (!st.total)
-			printf("  (nothing)\n");
-		printf("up:        %s\n", up == 1 ? "yes" : up == 0 ? "no" : "unknown");
-	}
+	status_finish(&st, s || recorded_only);
 	rc = EXIT_OK;
 out:
 	json_free(st.j);

@@ -138,30 +138,6 @@ out:
 	return rc;
 }
 
-struct status {
-	struct json *j;
-	int total, in_place, unknown;
-};
-
-static void status_item(const struct tunnel_item_status *s, void *arg)
-{
-	struct status *st = arg;
-
-	st->total++;
-	if (s->state == TUNNEL_IN_PLACE || s->state == TUNNEL_FOREIGN)
-		st->in_place++;
-	if (s->state == TUNNEL_UNKNOWN)
-		st->unknown++;
-	if (st->j) {
-		json_obj(st->j);
-		json_kstr(st->j, "kind", s->kind);
-		json_kstr(st->j, "what", s->what);
-		json_kstr(st->j, "state", tunnel_state_name(s->state));
-		json_end_obj(st->j);
-	} else {
-		printf("  %-60s %s\n", s->what, tunnel_state_name(s->state));
-	}
-}
 
 static void status_header(struct json *j, const struct tunnel *t, const char *ip6,
 			  const struct verr *cjerr, const struct verr *terr)
@@ -201,12 +177,11 @@ static int tunnel_status_verb(int argc, const char **argv)
 {
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct verr err = { 0 }, cjerr = { 0 }, terr = { 0 };
-	struct status st = { 0 };
+	struct status_tally st = { 0 };
 	struct tunnel *t = NULL;
 	struct cjdns *cj = NULL;
 	char ip6[40] = "";
-	int rc = EXIT_USAGE, up;
-	const char *text;
+	int rc = EXIT_USAGE;
 	poptContext pc;
 
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
@@ -233,27 +208,7 @@ static int tunnel_status_verb(int argc, const char **argv)
 		rc = report(&err);
 		goto out;
 	}
-	/* Up: everything in place; unknown when only what needs root to see is missing. */
-	up = t && st.total && st.in_place == st.total ? 1 :
-	     t && st.total && st.in_place + st.unknown == st.total ? -1 : 0;
-	if (st.j) {
-		json_end_arr(st.j);
-		json_key(st.j, "up");
-		if (up == 1)
-			json_bool(st.j, true);
-		else if (up == 0)
-			json_bool(st.j, false);
-		else
-			json_str(st.j, NULL);
-		json_end_obj(st.j);
-		text = json_text(st.j, NULL);
-		if (text)
-			printf("%s\n", text);
-	} else {
-		if (!st.total)
-			printf("  (nothing)\n");
-		printf("up:        %s\n", up == 1 ? "yes" : up == 0 ? "no" : "unknown");
-	}
+	status_finish(&st, t != NULL);
 	rc = EXIT_OK;
 out:
 	json_free(st.j);

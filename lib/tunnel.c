@@ -316,44 +316,8 @@ out:
 	return ret;
 }
 
-const char *tunnel_state_name(enum tunnel_item_state s)
-{
-	switch (s) {
-	case TUNNEL_IN_PLACE: return kstate_state_name(KSTATE_IN_PLACE);
-	case TUNNEL_FOREIGN: return kstate_state_name(KSTATE_FOREIGN);
-	case TUNNEL_MISSING: return kstate_state_name(KSTATE_MISSING);
-	case TUNNEL_EDITED: return kstate_state_name(KSTATE_EDITED);
-	case TUNNEL_STALE: return kstate_state_name(KSTATE_STALE);
-	case TUNNEL_UNKNOWN: return kstate_state_name(KSTATE_UNKNOWN);
-	}
-	return "?";
-}
-
-struct status_relay {
-	tunnel_status_cb cb;
-	void *arg;
-};
-
-/* kstate's status in tunnel.h's terms (the same states, their own names for cmd/tunnel.c). */
-static void relay_status(const struct kstate_item_status *ks, void *arg)
-{
-	static const enum tunnel_item_state map[] = {
-		[KSTATE_IN_PLACE] = TUNNEL_IN_PLACE, [KSTATE_FOREIGN] = TUNNEL_FOREIGN,
-		[KSTATE_MISSING] = TUNNEL_MISSING, [KSTATE_EDITED] = TUNNEL_EDITED,
-		[KSTATE_STALE] = TUNNEL_STALE, [KSTATE_UNKNOWN] = TUNNEL_UNKNOWN,
-	};
-	struct status_relay *r = arg;
-	struct tunnel_item_status s = { .kind = ks->kind, .state = map[ks->state] };
-
-	snprintf(s.what, sizeof(s.what), "%s", ks->what);
-	r->cb(&s, r->arg);
-}
-
-int tunnel_status(struct tunnel *t, const char *run_dir, tunnel_status_cb cb, void *arg,
+int tunnel_status(struct tunnel *t, const char *run_dir, kstate_status_cb cb, void *arg,
 		  struct verr *err)
 {
-	struct status_relay r = { .cb = cb, .arg = arg };
-
-	return kstate_status(t ? t->ks : NULL, run_dir, ROLE, keep_proxy, t, relay_status, &r,
-			     err);
+	return kstate_status(t ? t->ks : NULL, run_dir, ROLE, keep_proxy, t, cb, arg, err);
 }

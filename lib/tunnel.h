@@ -8,6 +8,7 @@
 #include "cidr.h"
 #include "config.h"
 #include "err.h"
+#include "kstate.h"
 
 /*
  * The gateway's kernel state (visp tunnel up/down/status): the gateway
@@ -54,24 +55,9 @@ int tunnel_down(const char *run_dir, bool dry_run, tunnel_change_cb cb, void *ar
 int tunnel_ndp_sync(struct tunnel *t, const struct cidr *leased, size_t n, bool dry_run,
 		    tunnel_change_cb cb, void *arg, struct verr *err);
 
-/* Status: one call of cb per item, desired or recorded. */
-enum tunnel_item_state {
-	TUNNEL_IN_PLACE,	/* there, and visp's */
-	TUNNEL_FOREIGN,		/* there, but not put there by visp */
-	TUNNEL_MISSING,		/* wanted or recorded, not there */
-	TUNNEL_EDITED,		/* there, but changed since visp set it */
-	TUNNEL_STALE,		/* recorded, no longer wanted: the next up removes it */
-	TUNNEL_UNKNOWN,		/* cannot be looked at without root (nftables) */
-};
-struct tunnel_item_status {
-	const char *kind;	/* "address", "route", "nft", "sysctl", "proxy" */
-	char what[320];
-	enum tunnel_item_state state;
-};
-typedef void (*tunnel_status_cb)(const struct tunnel_item_status *s, void *arg);
-const char *tunnel_state_name(enum tunnel_item_state s);
+/* Status: one call of cb per item, desired or recorded (kstate.h's states). */
 /* t may be NULL (the desired state could not be worked out): recorded items only. */
-int tunnel_status(struct tunnel *t, const char *run_dir, tunnel_status_cb cb, void *arg,
+int tunnel_status(struct tunnel *t, const char *run_dir, kstate_status_cb cb, void *arg,
 		  struct verr *err);
 
 /* What tunnel_open found. */
