@@ -236,4 +236,6 @@ leases = json.load(sys.stdin)
 v4 = [l['ipv4_address'] for l in leases]
 assert len(v4) == len(set(v4))
 " || fail "store"
+# The endpoint's own stderr (its log): no sanitizer report from any request.
+! grep -E 'Sanitizer|runtime error' "$tmp/serve.log" || fail "lease serve: sanitizer report above"
 echo "PASS"
