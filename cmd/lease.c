@@ -331,7 +331,7 @@ static int lease_serve(int argc, const char **argv)
 			    gateway_open(&gw, ctx.cfg, cj, &err) < 0))
 		status = verr_set(&err, 503, "%s", err.msg);
 	if (status == 0)
-		status = gateway_handle(gw, &req, &json);
+		status = gateway_handle(gw, &req, &json, &err);
 	else
 		json = proto_error_json(err.msg);
 	http_write_response(STDOUT_FILENO, cgi, status, json ? json : "{}");

@@ -593,8 +593,16 @@ int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, st
 	return 0;
 }
 
-static int reply_error(int status, const char *msg, char **json)
+/*
+ * An error reply: msg is what the requester is told; err (the log's line)
+ * keeps the library's own reason when there is one, else msg.
+ */
+static int reply_error(int status, const char *msg, char **json, struct verr *err)
 {
+	if (err->code)
+		verr_wrap(err, "%s", msg);
+	else
+		verr_set(err, -EPERM, "%s", msg);
 	*json = proto_error_json(msg);
 	return *json ? status : 500;
 }
@@ -639,37 +647,41 @@ static bool allowed(const struct visp_config *cfg, const char *key)
 	return found;
 }
 
-static int lease_reply(struct gateway *gw, const struct lease *l, char **json)
+static int lease_reply(struct gateway *gw, const struct lease *l, char **json, struct verr *err)
 {
 	struct offer o;
 
-	if (gateway_offer(gw, l, &o, NULL) < 0)
-		return reply_error(503, "the gateway's cjdns is not answering", json);
+	if (gateway_offer(gw, l, &o, err) < 0)
+		return reply_error(503, "the gateway's cjdns is not answering", json, err);
 	*json = proto_offer_json(&o);
 	return *json ? 200 : 500;
 }
 
-static int handle_post(struct gateway *gw, const struct http_request *req, char **json)
+static int handle_post(struct gateway *gw, const struct http_request *req, char **json,
+		       struct verr *err)
 {
-	struct verr err = { 0 };
 	struct lease l;
 	char key[55];
 	int ret;
 
 	if (req->content_length < 0)
-		return reply_error(411, "a body with Content-Length is required", json);
-	if (proto_parse_lease_request(req->body ? req->body : "", req->body_len, key, &err) < 0)
-		return reply_error(400, err.msg, json);
+		return reply_error(411, "a body with Content-Length is required", json, err);
+	if (proto_parse_lease_request(req->body ? req->body : "", req->body_len, key, err) < 0) {
+		*json = proto_error_json(err->msg);	/* the requester's own mistake: say it */
+		return *json ? 400 : 500;
+	}
 	if (!from_key(req, key))
-		return reply_error(403, "the request does not come from the key's address", json);
+		return reply_error(403, "the request does not come from the key's address", json, err);
 	if (!allowed(gw->cfg, key))
-		return reply_error(403, "this key is not on the gateway's allowlist", json);
-	ret = gateway_grant(gw, key, NULL, NULL, NULL, &l, &err);
-	if (ret == -ENOSPC)
-		return reply_error(503, err.msg, json);
+		return reply_error(403, "this key is not on the gateway's allowlist", json, err);
+	ret = gateway_grant(gw, key, NULL, NULL, NULL, &l, err);
+	if (ret == -ENOSPC) {
+		*json = proto_error_json(err->msg);	/* "pool ... is exhausted" */
+		return *json ? 503 : 500;
+	}
 	if (ret < 0)
-		return reply_error(503, "the gateway cannot grant leases right now", json);
-	return lease_reply(gw, &l, json);
+		return reply_error(503, "the gateway cannot grant leases right now", json, err);
+	return lease_reply(gw, &l, json, err);
 }
 
 /*
@@ -687,33 +699,35 @@ static int query_key(const struct http_request *req, char key[55])
 	return key_parse(key, raw, NULL);
 }
 
-static int handle_lease_get_delete(struct gateway *gw, const struct http_request *req, char **json)
+static int handle_lease_get_delete(struct gateway *gw, const struct http_request *req, char **json,
+				   struct verr *err)
 {
 	bool del = !strcmp(req->method, "DELETE");
-	struct verr err = { 0 };
 	struct lease l;
 	char key[55];
 	int ret;
 
 	if (query_key(req, key) < 0)
-		return reply_error(400, "name the key: ?public_key=KEY", json);
+		return reply_error(400, "name the key: ?public_key=KEY", json, err);
 	if (!from_key(req, key))
-		return reply_error(403, "the request does not come from the key's address", json);
-	ret = leasedb_get(gw->db, key, &l, &err);
-	if (ret == -ENOENT || (ret == 0 && !lease_is_current(&l, time(NULL))))
-		return reply_error(404, "no lease for this key", json);
+		return reply_error(403, "the request does not come from the key's address", json, err);
+	ret = leasedb_get(gw->db, key, &l, err);
+	if (ret == -ENOENT || (ret == 0 && !lease_is_current(&l, time(NULL)))) {
+		verr_clear(err);
+		return reply_error(404, "no lease for this key", json, err);
+	}
 	if (ret < 0)
-		return reply_error(503, "the lease store is not available", json);
+		return reply_error(503, "the lease store is not available", json, err);
 	if (!del)
-		return lease_reply(gw, &l, json);
-	ret = gateway_revoke(gw, key, NULL, &err);
+		return lease_reply(gw, &l, json, err);
+	ret = gateway_revoke(gw, key, NULL, err);
 	if (ret < 0 && ret != -ENOENT)
-		return reply_error(503, "the lease could not be released", json);
+		return reply_error(503, "the lease could not be released", json, err);
 	*json = strdup("{\"released\":true}");
 	return *json ? 200 : 500;
 }
 
-static int handle_tunnels(struct gateway *gw, char **json)
+static int handle_tunnels(struct gateway *gw, char **json, struct verr *err)
 {
 	struct json *j = NULL;
 	struct offer o;
@@ -723,8 +737,8 @@ static int handle_tunnels(struct gateway *gw, char **json)
 	long cur = 0;
 	int64_t cap;
 
-	if (gateway_offer(gw, &none, &o, NULL) < 0)
-		return reply_error(503, "the gateway's cjdns is not answering", json);
+	if (gateway_offer(gw, &none, &o, err) < 0)
+		return reply_error(503, "the gateway's cjdns is not answering", json, err);
 	leasedb_count(gw->db, time(NULL), &cur, NULL);
 	cap = (int64_t)pool_capacity(gw->pool);
 	snprintf(url, sizeof(url), "http://[%s]:%d/lease", gw->ip6, VISP_LEASE_PORT);
@@ -770,22 +784,24 @@ static int handle_nameservers(struct gateway *gw, char **json)
 	return *json ? 200 : 500;
 }
 
-int gateway_handle(struct gateway *gw, const struct http_request *req, char **json)
+int gateway_handle(struct gateway *gw, const struct http_request *req, char **json,
+		   struct verr *err)
 {
 	const char *m = req->method;
 
 	*json = NULL;
+	verr_clear(err);
 	if (!strcmp(req->path, "/lease")) {
 		if (!strcmp(m, "POST"))
-			return handle_post(gw, req, json);
+			return handle_post(gw, req, json, err);
 		if (!strcmp(m, "GET") || !strcmp(m, "DELETE"))
-			return handle_lease_get_delete(gw, req, json);
-		return reply_error(405, "use GET, POST or DELETE", json);
+			return handle_lease_get_delete(gw, req, json, err);
+		return reply_error(405, "use GET, POST or DELETE", json, err);
 	}
 	if (!strcmp(req->path, "/tunnels") || !strcmp(req->path, "/nameservers")) {
 		if (strcmp(m, "GET"))
-			return reply_error(405, "use GET", json);
-		return req->path[1] == 't' ? handle_tunnels(gw, json) : handle_nameservers(gw, json);
+			return reply_error(405, "use GET", json, err);
+		return req->path[1] == 't' ? handle_tunnels(gw, json, err) : handle_nameservers(gw, json);
 	}
-	return reply_error(404, "no such resource", json);
+	return reply_error(404, "no such resource", json, err);
 }

@@ -51,8 +51,11 @@ int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, st
 /*
  * Answer one lease-protocol request: returns the HTTP status and sets *json
  * to the body (malloc'd). Nothing in the store changes unless the request
- * is well-formed and comes from the key it names.
+ * is well-formed and comes from the key it names. For a status of 400 or
+ * more, err holds the reason for the gateway's log, which may say more than
+ * the requester is told (a store or cjdns error).
  */
-int gateway_handle(struct gateway *gw, const struct http_request *req, char **json);
+int gateway_handle(struct gateway *gw, const struct http_request *req, char **json,
+		   struct verr *err);
 
 #endif
