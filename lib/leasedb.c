@@ -19,7 +19,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dl.h"
 #include "leasedb.h"
+
+/* Loaded when a store is opened (dl.h): most commands never open one. */
+#define SQLITE_SYMS(X)								\
+	X(sqlite3_bind_blob) X(sqlite3_bind_int) X(sqlite3_bind_int64)		\
+	X(sqlite3_bind_null) X(sqlite3_bind_parameter_count)			\
+	X(sqlite3_bind_text) X(sqlite3_busy_timeout) X(sqlite3_changes)		\
+	X(sqlite3_clear_bindings) X(sqlite3_close)				\
+	X(sqlite3_column_blob) X(sqlite3_column_bytes)				\
+	X(sqlite3_column_int) X(sqlite3_column_int64)				\
+	X(sqlite3_column_text) X(sqlite3_column_type) X(sqlite3_errmsg)		\
+	X(sqlite3_errstr) X(sqlite3_exec)					\
+	X(sqlite3_extended_result_codes) X(sqlite3_finalize)			\
+	X(sqlite3_get_autocommit) X(sqlite3_open_v2)				\
+	X(sqlite3_prepare_v2) X(sqlite3_prepare_v3) X(sqlite3_reset)		\
+	X(sqlite3_step)
+DL_LIBRARY(sqlite, "libsqlite3.so.0", SQLITE_SYMS)
 
 #define LEASEDB_FILE "leases.db"
 #define LEASEDB_SCHEMA 1
@@ -169,7 +186,7 @@ static int errno_of(int rc)
 /* Call before anything else touches the connection: the message is the last call's. */
 static int sqlerr(struct leasedb *db, int rc, struct verr *err)
 {
-	const char *msg = db->db ? sqlite3_errmsg(db->db) : sqlite3_errstr(rc);
+	const char *msg = db->db ? sym_sqlite3_errmsg(db->db) : sym_sqlite3_errstr(rc);
 
 	return verr_set(err, errno_of(rc), "lease store '%s': %s", db->path, msg);
 }
@@ -179,7 +196,7 @@ static int prep(struct leasedb *db, enum stmt id, sqlite3_stmt **out, struct ver
 	int rc;
 
 	if (!db->st[id]) {
-		rc = sqlite3_prepare_v3(db->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+		rc = sym_sqlite3_prepare_v3(db->db, sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 					&db->st[id], NULL);
 		if (rc != SQLITE_OK)
 			return sqlerr(db, rc, err);
@@ -191,15 +208,15 @@ static int prep(struct leasedb *db, enum stmt id, sqlite3_stmt **out, struct ver
 static void done(sqlite3_stmt *s)
 {
 	if (s) {
-		sqlite3_reset(s);
-		sqlite3_clear_bindings(s);
+		sym_sqlite3_reset(s);
+		sym_sqlite3_clear_bindings(s);
 	}
 }
 
 /* Step s once: 1 for a row, 0 when done, or -errno. */
 static int step(struct leasedb *db, sqlite3_stmt *s, struct verr *err)
 {
-	int rc = sqlite3_step(s);
+	int rc = sym_sqlite3_step(s);
 
 	if (rc == SQLITE_ROW)
 		return 1;
@@ -210,7 +227,7 @@ static int step(struct leasedb *db, sqlite3_stmt *s, struct verr *err)
 
 static int exec(struct leasedb *db, const char *text, struct verr *err)
 {
-	int rc = sqlite3_exec(db->db, text, NULL, NULL, NULL);
+	int rc = sym_sqlite3_exec(db->db, text, NULL, NULL, NULL);
 
 	return rc == SQLITE_OK ? 0 : sqlerr(db, rc, err);
 }
@@ -228,8 +245,8 @@ static int commit(struct leasedb *db, struct verr *err)
 
 static void rollback(struct leasedb *db)
 {
-	if (!sqlite3_get_autocommit(db->db))
-		sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+	if (!sym_sqlite3_get_autocommit(db->db))
+		sym_sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
 }
 
 static int check_key(const char *key, struct verr *err)
@@ -262,17 +279,17 @@ static void col_addr(sqlite3_stmt *s, int col, int family, struct cidr *out, boo
 
 	*has = false;
 	memset(out, 0, sizeof(*out));
-	if (sqlite3_column_type(s, col) != SQLITE_BLOB || sqlite3_column_bytes(s, col) != len)
+	if (sym_sqlite3_column_type(s, col) != SQLITE_BLOB || sym_sqlite3_column_bytes(s, col) != len)
 		return;
 	out->family = family;
-	memcpy(out->addr, sqlite3_column_blob(s, col), len);
-	out->prefix = sqlite3_column_int(s, col + 1);
+	memcpy(out->addr, sym_sqlite3_column_blob(s, col), len);
+	out->prefix = sym_sqlite3_column_int(s, col + 1);
 	*has = true;
 }
 
 static int64_t col_opt(sqlite3_stmt *s, int col)
 {
-	return sqlite3_column_type(s, col) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, col);
+	return sym_sqlite3_column_type(s, col) == SQLITE_NULL ? -1 : sym_sqlite3_column_int64(s, col);
 }
 
 /* A row of COLS. */
@@ -281,16 +298,16 @@ static void col_lease(sqlite3_stmt *s, struct lease *l)
 	const unsigned char *t;
 
 	memset(l, 0, sizeof(*l));
-	t = sqlite3_column_text(s, 0);
+	t = sym_sqlite3_column_text(s, 0);
 	snprintf(l->key, sizeof(l->key), "%s", t ? (const char *)t : "");
-	t = sqlite3_column_text(s, 1);
+	t = sym_sqlite3_column_text(s, 1);
 	snprintf(l->name, sizeof(l->name), "%s", t ? (const char *)t : "");
 	col_addr(s, 2, AF_INET, &l->ipv4, &l->has_ipv4);
 	col_addr(s, 4, AF_INET6, &l->ipv6, &l->has_ipv6);
-	l->created = sqlite3_column_int64(s, 6);
-	l->expires = sqlite3_column_int64(s, 7);
-	l->active = sqlite3_column_int(s, 8);
-	l->reserved = sqlite3_column_int(s, 9);
+	l->created = sym_sqlite3_column_int64(s, 6);
+	l->expires = sym_sqlite3_column_int64(s, 7);
+	l->active = sym_sqlite3_column_int(s, 8);
+	l->reserved = sym_sqlite3_column_int(s, 9);
 	l->conn = col_opt(s, 10);
 	l->conn_pid = l->conn < 0 ? -1 : col_opt(s, 11);
 }
@@ -330,9 +347,9 @@ static int lookup(struct leasedb *db, enum stmt id, const void *k, int klen, str
 	if (ret < 0)
 		goto out;
 	if (id == S_GET)
-		sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+		sym_sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
 	else
-		sqlite3_bind_blob(s, 1, k, klen, SQLITE_STATIC);
+		sym_sqlite3_bind_blob(s, 1, k, klen, SQLITE_STATIC);
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
@@ -373,9 +390,9 @@ static int run(struct leasedb *db, enum stmt id, const char *t, int64_t i, bool 
 	if (ret < 0)
 		goto out;
 	if (t)
-		sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
+		sym_sqlite3_bind_text(s, 1, t, -1, SQLITE_STATIC);
 	if (bind_i)
-		sqlite3_bind_int64(s, t ? 2 : 1, i);
+		sym_sqlite3_bind_int64(s, t ? 2 : 1, i);
 	ret = step(db, s, err);
 	if (ret > 0)
 		ret = 0;
@@ -392,8 +409,8 @@ static int free_op(struct leasedb *db, enum stmt id, int fi, uint64_t off, struc
 	ret = prep(db, id, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_int(s, 1, fams[fi].id);
-	sqlite3_bind_int64(s, 2, (int64_t)off);
+	sym_sqlite3_bind_int(s, 1, fams[fi].id);
+	sym_sqlite3_bind_int64(s, 2, (int64_t)off);
 	ret = step(db, s, err);
 	if (ret > 0)
 		ret = 0;
@@ -411,9 +428,9 @@ static int alloc_set(struct leasedb *db, const struct pool *pool, int fi, uint64
 	ret = prep(db, S_ALLOC_SET, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_int(s, 1, fams[fi].id);
-	sqlite3_bind_text(s, 2, pool_name(pool, fams[fi].family), -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 3, (int64_t)hw);
+	sym_sqlite3_bind_int(s, 1, fams[fi].id);
+	sym_sqlite3_bind_text(s, 2, pool_name(pool, fams[fi].family), -1, SQLITE_STATIC);
+	sym_sqlite3_bind_int64(s, 3, (int64_t)hw);
 	ret = step(db, s, err);
 	if (ret > 0)
 		ret = 0;
@@ -439,13 +456,13 @@ static int alloc_get(struct leasedb *db, const struct pool *pool, int fi, uint64
 	ret = prep(db, S_ALLOC_GET, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_int(s, 1, fams[fi].id);
+	sym_sqlite3_bind_int(s, 1, fams[fi].id);
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
 	if (ret == 1) {
-		name = sqlite3_column_text(s, 0);
-		*hw = (uint64_t)sqlite3_column_int64(s, 1);
+		name = sym_sqlite3_column_text(s, 0);
+		*hw = (uint64_t)sym_sqlite3_column_int64(s, 1);
 		same = name && !strcmp((const char *)name, pool_name(pool, fams[fi].family)) &&
 		       *hw >= first && *hw <= last + 1;
 	}
@@ -484,12 +501,12 @@ static int alloc_fresh(struct leasedb *db, const struct pool *pool, int fi, uint
 		ret = prep(db, S_FREE_MIN, &s, err);
 		if (ret < 0)
 			goto out;
-		sqlite3_bind_int(s, 1, fams[fi].id);
+		sym_sqlite3_bind_int(s, 1, fams[fi].id);
 		ret = step(db, s, err);
 		if (ret < 0)
 			goto out;
-		any = sqlite3_column_type(s, 0) != SQLITE_NULL;
-		m = (uint64_t)sqlite3_column_int64(s, 0);
+		any = sym_sqlite3_column_type(s, 0) != SQLITE_NULL;
+		m = (uint64_t)sym_sqlite3_column_int64(s, 0);
 		done(s);
 		s = NULL;
 		if (!any)
@@ -553,19 +570,19 @@ static int steal(struct leasedb *db, const struct pool *pool, int fi, const char
 	ret = prep(db, fams[fi].steal, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_blob(s, 1, lo.addr, fams[fi].len, SQLITE_STATIC);
-	sqlite3_bind_blob(s, 2, hi.addr, fams[fi].len, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_blob(s, 1, lo.addr, fams[fi].len, SQLITE_STATIC);
+	sym_sqlite3_bind_blob(s, 2, hi.addr, fams[fi].len, SQLITE_STATIC);
+	sym_sqlite3_bind_text(s, 3, key, -1, SQLITE_STATIC);
 	ret = step(db, s, err);
 	if (ret <= 0)
 		goto out;
-	victim = strdup((const char *)sqlite3_column_text(s, 0));
+	victim = strdup((const char *)sym_sqlite3_column_text(s, 0));
 	if (!victim) {
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	*out = lo;
-	memcpy(out->addr, sqlite3_column_blob(s, 1), fams[fi].len);
+	memcpy(out->addr, sym_sqlite3_column_blob(s, 1), fams[fi].len);
 	done(s);
 	s = NULL;
 	ret = run(db, fams[fi].drop, victim, 0, false, err);
@@ -725,11 +742,11 @@ static int count_current(struct leasedb *db, int64_t now, long *n, struct verr *
 	ret = prep(db, S_COUNT, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_int64(s, 1, now);
+	sym_sqlite3_bind_int64(s, 1, now);
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
-	*n = sqlite3_column_int64(s, 0);
+	*n = sym_sqlite3_column_int64(s, 0);
 	ret = 0;
 out:
 	done(s);
@@ -741,12 +758,12 @@ static void bind_addr(sqlite3_stmt *s, int col, const struct lease *l, int fi)
 	const struct cidr *a = fi == 0 ? &l->ipv4 : &l->ipv6;
 
 	if (!lease_has(l, fi)) {
-		sqlite3_bind_null(s, col);
-		sqlite3_bind_null(s, col + 1);
+		sym_sqlite3_bind_null(s, col);
+		sym_sqlite3_bind_null(s, col + 1);
 		return;
 	}
-	sqlite3_bind_blob(s, col, a->addr, fams[fi].len, SQLITE_STATIC);
-	sqlite3_bind_int(s, col + 1, a->prefix);
+	sym_sqlite3_bind_blob(s, col, a->addr, fams[fi].len, SQLITE_STATIC);
+	sym_sqlite3_bind_int(s, col + 1, a->prefix);
 }
 
 static int upsert(struct leasedb *db, const struct lease *l, struct verr *err)
@@ -757,19 +774,19 @@ static int upsert(struct leasedb *db, const struct lease *l, struct verr *err)
 	ret = prep(db, S_UPSERT, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_text(s, 1, l->key, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_text(s, 1, l->key, -1, SQLITE_STATIC);
 	if (*l->name)
-		sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
+		sym_sqlite3_bind_text(s, 2, l->name, -1, SQLITE_STATIC);
 	bind_addr(s, 3, l, 0);
 	bind_addr(s, 5, l, 1);
-	sqlite3_bind_int64(s, 7, l->created);
-	sqlite3_bind_int64(s, 8, l->expires);
-	sqlite3_bind_int(s, 9, l->active);
-	sqlite3_bind_int(s, 10, l->reserved);
+	sym_sqlite3_bind_int64(s, 7, l->created);
+	sym_sqlite3_bind_int64(s, 8, l->expires);
+	sym_sqlite3_bind_int(s, 9, l->active);
+	sym_sqlite3_bind_int(s, 10, l->reserved);
 	if (l->conn >= 0) {
-		sqlite3_bind_int64(s, 11, l->conn);
+		sym_sqlite3_bind_int64(s, 11, l->conn);
 		if (l->conn_pid >= 0)
-			sqlite3_bind_int64(s, 12, l->conn_pid);
+			sym_sqlite3_bind_int64(s, 12, l->conn_pid);
 	}
 	ret = step(db, s, err);
 	if (ret > 0)
@@ -919,17 +936,17 @@ int leasedb_set_conn(struct leasedb *db, const char *key, int64_t conn, int64_t 
 	ret = prep(db, S_SET_CONN, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
 	if (conn >= 0) {
-		sqlite3_bind_int64(s, 2, conn);
+		sym_sqlite3_bind_int64(s, 2, conn);
 		if (pid >= 0)
-			sqlite3_bind_int64(s, 3, pid);
+			sym_sqlite3_bind_int64(s, 3, pid);
 	}
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
 	ret = 0;
-	if (sqlite3_changes(db->db) == 0)
+	if (sym_sqlite3_changes(db->db) == 0)
 		ret = verr_set(err, -ENOENT, "%s has no lease", key);
 out:
 	done(s);
@@ -948,8 +965,8 @@ static int read_all(struct leasedb *db, enum stmt id, int64_t now, struct lease 
 	ret = prep(db, id, &s, err);
 	if (ret < 0)
 		goto out;
-	if (sqlite3_bind_parameter_count(s) > 0)
-		sqlite3_bind_int64(s, 1, now);
+	if (sym_sqlite3_bind_parameter_count(s) > 0)
+		sym_sqlite3_bind_int64(s, 1, now);
 	while ((ret = step(db, s, err)) == 1) {
 		if (len == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -997,11 +1014,11 @@ static int clear_conn(struct leasedb *db, const struct lease *l, int64_t now, st
 	ret = prep(db, S_CLEAR_CONN, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_text(s, 1, l->key, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, l->conn);
+	sym_sqlite3_bind_text(s, 1, l->key, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_int64(s, 2, l->conn);
 	if (l->conn_pid >= 0)
-		sqlite3_bind_int64(s, 3, l->conn_pid);
-	sqlite3_bind_int64(s, 4, now);
+		sym_sqlite3_bind_int64(s, 3, l->conn_pid);
+	sym_sqlite3_bind_int64(s, 4, now);
 	ret = step(db, s, err);
 	if (ret > 0)
 		ret = 0;
@@ -1024,7 +1041,7 @@ int leasedb_expire(struct leasedb *db, int64_t now, leasedb_cb cb, void *arg, lo
 	if (ret < 0)
 		goto out;
 	if (expired)
-		*expired = sqlite3_changes(db->db);
+		*expired = sym_sqlite3_changes(db->db);
 	ret = read_all(db, S_STALE, now, &v, &n, err);
 	if (ret < 0)
 		goto out;
@@ -1064,7 +1081,7 @@ int leasedb_meta_get(struct leasedb *db, const char *k, char *buf, size_t len, s
 	ret = prep(db, S_META_GET, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
@@ -1072,12 +1089,12 @@ int leasedb_meta_get(struct leasedb *db, const char *k, char *buf, size_t len, s
 		ret = verr_set(err, -ENOENT, "no '%s' in the lease store", k);
 		goto out;
 	}
-	v = sqlite3_column_text(s, 0);
-	if (!v || (size_t)sqlite3_column_bytes(s, 0) >= len) {
+	v = sym_sqlite3_column_text(s, 0);
+	if (!v || (size_t)sym_sqlite3_column_bytes(s, 0) >= len) {
 		ret = verr_set(err, -ERANGE, "'%s' in the lease store is too long", k);
 		goto out;
 	}
-	memcpy(buf, v, sqlite3_column_bytes(s, 0) + 1);
+	memcpy(buf, v, sym_sqlite3_column_bytes(s, 0) + 1);
 	ret = 0;
 out:
 	done(s);
@@ -1092,8 +1109,8 @@ int leasedb_meta_set(struct leasedb *db, const char *k, const char *v, struct ve
 	ret = prep(db, S_META_SET, &s, err);
 	if (ret < 0)
 		goto out;
-	sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
 	ret = step(db, s, err);
 	if (ret > 0)
 		ret = 0;
@@ -1109,22 +1126,22 @@ static int query_int(struct leasedb *db, const char *text, const void *b1, const
 	sqlite3_stmt *s = NULL;
 	int rc, ret;
 
-	rc = sqlite3_prepare_v2(db->db, text, -1, &s, NULL);
+	rc = sym_sqlite3_prepare_v2(db->db, text, -1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
 		goto out;
 	}
 	if (b1)
-		sqlite3_bind_blob(s, 1, b1, blen, SQLITE_STATIC);
+		sym_sqlite3_bind_blob(s, 1, b1, blen, SQLITE_STATIC);
 	if (b2)
-		sqlite3_bind_blob(s, 2, b2, blen, SQLITE_STATIC);
+		sym_sqlite3_bind_blob(s, 2, b2, blen, SQLITE_STATIC);
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
-	*v = ret ? sqlite3_column_int64(s, 0) : 0;
+	*v = ret ? sym_sqlite3_column_int64(s, 0) : 0;
 	ret = 0;
 out:
-	sqlite3_finalize(s);
+	sym_sqlite3_finalize(s);
 	return ret;
 }
 
@@ -1134,7 +1151,7 @@ static int check_integrity(struct leasedb *db, struct verr *err)
 	const unsigned char *t;
 	int rc, ret;
 
-	rc = sqlite3_prepare_v2(db->db, "PRAGMA integrity_check", -1, &s, NULL);
+	rc = sym_sqlite3_prepare_v2(db->db, "PRAGMA integrity_check", -1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
 		goto out;
@@ -1142,13 +1159,13 @@ static int check_integrity(struct leasedb *db, struct verr *err)
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
-	t = ret ? sqlite3_column_text(s, 0) : NULL;
+	t = ret ? sym_sqlite3_column_text(s, 0) : NULL;
 	ret = 0;
 	if (!t || strcmp((const char *)t, "ok"))
 		ret = verr_set(err, -EUCLEAN, "lease store '%s': integrity_check: %s", db->path,
 			       t ? (const char *)t : "no answer");
 out:
-	sqlite3_finalize(s);
+	sym_sqlite3_finalize(s);
 	return ret;
 }
 
@@ -1205,22 +1222,22 @@ static int check_alloc(struct leasedb *db, const struct pool *pool, int fi, stru
 
 	if (!pool_range(pool, fams[fi].family, &first, &last))
 		return 0;
-	rc = sqlite3_prepare_v2(db->db, "SELECT pool, hw FROM alloc WHERE family = ?1", -1, &s,
+	rc = sym_sqlite3_prepare_v2(db->db, "SELECT pool, hw FROM alloc WHERE family = ?1", -1, &s,
 				NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
 		goto out;
 	}
-	sqlite3_bind_int(s, 1, fams[fi].id);
+	sym_sqlite3_bind_int(s, 1, fams[fi].id);
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
 	if (ret == 1) {
-		name = sqlite3_column_text(s, 0);
+		name = sym_sqlite3_column_text(s, 0);
 		ours = name && !strcmp((const char *)name, pool_name(pool, fams[fi].family));
-		hw = (uint64_t)sqlite3_column_int64(s, 1);
+		hw = (uint64_t)sym_sqlite3_column_int64(s, 1);
 	}
-	sqlite3_finalize(s);
+	sym_sqlite3_finalize(s);
 	s = NULL;
 	ret = 0;
 	/* Made for another pool: the next grant resets it. */
@@ -1232,15 +1249,15 @@ static int check_alloc(struct leasedb *db, const struct pool *pool, int fi, stru
 			 pool_name(pool, fams[fi].family), (unsigned long long)hw);
 		goto out;
 	}
-	rc = sqlite3_prepare_v2(db->db, "SELECT off FROM free_addrs WHERE family = ?1", -1, &s,
+	rc = sym_sqlite3_prepare_v2(db->db, "SELECT off FROM free_addrs WHERE family = ?1", -1, &s,
 				NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
 		goto out;
 	}
-	sqlite3_bind_int(s, 1, fams[fi].id);
+	sym_sqlite3_bind_int(s, 1, fams[fi].id);
 	while ((ret = step(db, s, err)) == 1) {
-		off = (uint64_t)sqlite3_column_int64(s, 0);
+		off = (uint64_t)sym_sqlite3_column_int64(s, 0);
 		ret = -EUCLEAN;
 		if (off < first || off >= hw || pool_addr(pool, fams[fi].family, off, &a) < 0) {
 			verr_set(err, ret, "pool %s: free offset %llu out of range",
@@ -1279,7 +1296,7 @@ static int check_alloc(struct leasedb *db, const struct pool *pool, int fi, stru
 			       "but %lld held and %lld free", pool_name(pool, fams[fi].family),
 			       (long long)(hw - first), (long long)nheld, (long long)nfree);
 out:
-	sqlite3_finalize(s);
+	sym_sqlite3_finalize(s);
 	return ret;
 }
 
@@ -1410,7 +1427,7 @@ static int set_wal(struct leasedb *db, struct verr *err)
 	const unsigned char *mode;
 	int rc, ret;
 
-	rc = sqlite3_prepare_v2(db->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+	rc = sym_sqlite3_prepare_v2(db->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
 		goto out;
@@ -1418,13 +1435,13 @@ static int set_wal(struct leasedb *db, struct verr *err)
 	ret = step(db, s, err);
 	if (ret < 0)
 		goto out;
-	mode = ret ? sqlite3_column_text(s, 0) : NULL;
+	mode = ret ? sym_sqlite3_column_text(s, 0) : NULL;
 	ret = 0;
 	if (!mode || strcmp((const char *)mode, "wal"))
 		ret = verr_set(err, -EIO, "lease store '%s': cannot use WAL mode (journal "
 			       "mode is %s)", db->path, mode ? (const char *)mode : "unknown");
 out:
-	sqlite3_finalize(s);
+	sym_sqlite3_finalize(s);
 	return ret;
 }
 
@@ -1436,6 +1453,10 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	int fd = -1, rc, ret = -ENOMEM;
 
 	*out = NULL;
+	ret = sqlite_load(err);
+	if (ret < 0)
+		return ret;
+	ret = -ENOMEM;
 	/*
 	 * SQLite creates -wal and -shm with the database file's mode, but the
 	 * umask applies too: keep the state private whatever the caller's is.
@@ -1472,13 +1493,13 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	 */
 	close(fd);
 	fd = -1;
-	rc = sqlite3_open_v2(db->path, &db->db, SQLITE_OPEN_READWRITE, NULL);
+	rc = sym_sqlite3_open_v2(db->path, &db->db, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
 		goto out;
 	}
-	sqlite3_extended_result_codes(db->db, 1);
-	sqlite3_busy_timeout(db->db, LEASEDB_BUSY_MS);
+	sym_sqlite3_extended_result_codes(db->db, 1);
+	sym_sqlite3_busy_timeout(db->db, LEASEDB_BUSY_MS);
 	ret = set_wal(db, err);
 	if (ret < 0)
 		goto out;
@@ -1506,8 +1527,8 @@ void leasedb_close(struct leasedb *db)
 	if (!db)
 		return;
 	for (int i = 0; i < S_NSTMT; i++)
-		sqlite3_finalize(db->st[i]);
-	sqlite3_close(db->db);
+		sym_sqlite3_finalize(db->st[i]);
+	sym_sqlite3_close(db->db);
 	free(db->path);
 	free(db);
 }

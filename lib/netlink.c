@@ -16,7 +16,47 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dl.h"
 #include "netlink.h"
+
+/* Loaded when the first socket is opened (dl.h): lease commands need none. */
+#define NL_SYMS(X)								\
+	X(nl_addr_build) X(nl_addr_get_binary_addr) X(nl_addr_get_family)	\
+	X(nl_addr_get_len) X(nl_addr_get_prefixlen) X(nl_addr_put)		\
+	X(nl_addr_set_prefixlen) X(nl_cache_free) X(nl_cache_get_first)		\
+	X(nl_cache_get_next) X(nl_connect) X(nl_geterror)			\
+	X(nl_recvmsgs_default) X(nl_send_simple) X(nl_socket_alloc)		\
+	X(nl_socket_free) X(nl_socket_modify_cb) X(nl_socket_modify_err_cb)	\
+	X(nlmsg_hdr) X(rtnl_addr_add) X(rtnl_addr_alloc)			\
+	X(rtnl_addr_alloc_cache) X(rtnl_addr_delete)				\
+	X(rtnl_addr_get_family) X(rtnl_addr_get_ifindex)			\
+	X(rtnl_addr_get_local) X(rtnl_addr_get_prefixlen) X(rtnl_addr_put)	\
+	X(rtnl_addr_set_family) X(rtnl_addr_set_flags)				\
+	X(rtnl_addr_set_ifindex) X(rtnl_addr_set_local)				\
+	X(rtnl_addr_set_prefixlen) X(rtnl_link_get_flags)			\
+	X(rtnl_link_get_ifindex) X(rtnl_link_get_kernel)			\
+	X(rtnl_link_get_mtu) X(rtnl_link_get_name) X(rtnl_link_put)		\
+	X(rtnl_neigh_add) X(rtnl_neigh_alloc) X(rtnl_neigh_delete)		\
+	X(rtnl_neigh_get_dst) X(rtnl_neigh_get_family)				\
+	X(rtnl_neigh_get_flags) X(rtnl_neigh_get_ifindex)			\
+	X(rtnl_neigh_parse) X(rtnl_neigh_put) X(rtnl_neigh_set_dst)		\
+	X(rtnl_neigh_set_family) X(rtnl_neigh_set_flags)			\
+	X(rtnl_neigh_set_ifindex) X(rtnl_neigh_set_state) X(rtnl_route_add)	\
+	X(rtnl_route_add_nexthop) X(rtnl_route_alloc)				\
+	X(rtnl_route_alloc_cache) X(rtnl_route_delete)				\
+	X(rtnl_route_get_dst) X(rtnl_route_get_family)				\
+	X(rtnl_route_get_nnexthops) X(rtnl_route_get_priority)			\
+	X(rtnl_route_get_protocol) X(rtnl_route_get_scope)			\
+	X(rtnl_route_get_table) X(rtnl_route_get_type)				\
+	X(rtnl_route_nexthop_n) X(rtnl_route_nh_alloc)				\
+	X(rtnl_route_nh_free) X(rtnl_route_nh_get_gateway)			\
+	X(rtnl_route_nh_get_ifindex) X(rtnl_route_nh_set_gateway)		\
+	X(rtnl_route_nh_set_ifindex) X(rtnl_route_put)				\
+	X(rtnl_route_set_dst) X(rtnl_route_set_family)				\
+	X(rtnl_route_set_priority) X(rtnl_route_set_protocol)			\
+	X(rtnl_route_set_scope) X(rtnl_route_set_table)				\
+	X(rtnl_route_set_type)
+DL_LIBRARY(nl, "libnl-route-3.so.200", NL_SYMS)
 
 struct nls {
 	struct nl_sock *sk;
@@ -36,23 +76,26 @@ static int nls_open(struct nls *s, struct verr *err)
 	int ret;
 
 	s->kerr = 0;
-	s->sk = nl_socket_alloc();
+	ret = nl_load(err);
+	if (ret < 0)
+		return ret;
+	s->sk = sym_nl_socket_alloc();
 	if (!s->sk)
 		return verr_set(err, -ENOMEM, "cannot allocate a netlink socket");
-	ret = nl_connect(s->sk, NETLINK_ROUTE);
+	ret = sym_nl_connect(s->sk, NETLINK_ROUTE);
 	if (ret < 0) {
-		nl_socket_free(s->sk);
+		sym_nl_socket_free(s->sk);
 		s->sk = NULL;
-		return verr_set(err, -EIO, "cannot open rtnetlink: %s", nl_geterror(ret));
+		return verr_set(err, -EIO, "cannot open rtnetlink: %s", sym_nl_geterror(ret));
 	}
-	nl_socket_modify_err_cb(s->sk, NL_CB_CUSTOM, on_error, s);
+	sym_nl_socket_modify_err_cb(s->sk, NL_CB_CUSTOM, on_error, s);
 	return 0;
 }
 
 static void nls_close(struct nls *s)
 {
 	if (s->sk)
-		nl_socket_free(s->sk);
+		sym_nl_socket_free(s->sk);
 	s->sk = NULL;
 }
 
@@ -80,39 +123,39 @@ static int nls_errno(const struct nls *s, int nlerr)
 
 static const char *nls_strerror(const struct nls *s, int nlerr)
 {
-	return s->kerr ? strerror(-s->kerr) : nl_geterror(nlerr);
+	return s->kerr ? strerror(-s->kerr) : sym_nl_geterror(nlerr);
 }
 
 static void nl_to_cidr(struct nl_addr *a, int family, struct cidr *out)
 {
-	unsigned len = a ? nl_addr_get_len(a) : 0;
+	unsigned len = a ? sym_nl_addr_get_len(a) : 0;
 
 	memset(out, 0, sizeof(*out));
-	out->family = a && nl_addr_get_family(a) ? nl_addr_get_family(a) : family;
+	out->family = a && sym_nl_addr_get_family(a) ? sym_nl_addr_get_family(a) : family;
 	if (len > sizeof(out->addr))
 		len = sizeof(out->addr);
 	if (len)
-		memcpy(out->addr, nl_addr_get_binary_addr(a), len);
-	out->prefix = a ? (int)nl_addr_get_prefixlen(a) : 0;
+		memcpy(out->addr, sym_nl_addr_get_binary_addr(a), len);
+	out->prefix = a ? (int)sym_nl_addr_get_prefixlen(a) : 0;
 }
 
 /* An nl_addr for c, with c's prefix length; NULL when out of memory. */
 static struct nl_addr *cidr_to_nl(const struct cidr *c)
 {
-	struct nl_addr *a = nl_addr_build(c->family, c->addr, cidr_bits(c) / 8);
+	struct nl_addr *a = sym_nl_addr_build(c->family, c->addr, cidr_bits(c) / 8);
 
 	if (a)
-		nl_addr_set_prefixlen(a, c->prefix);
+		sym_nl_addr_set_prefixlen(a, c->prefix);
 	return a;
 }
 
 static void fill_link(struct rtnl_link *l, struct netlink_link *out)
 {
 	memset(out, 0, sizeof(*out));
-	out->ifindex = rtnl_link_get_ifindex(l);
-	snprintf(out->name, sizeof(out->name), "%s", rtnl_link_get_name(l) ?: "");
-	out->mtu = rtnl_link_get_mtu(l);
-	out->up = rtnl_link_get_flags(l) & IFF_UP;
+	out->ifindex = sym_rtnl_link_get_ifindex(l);
+	snprintf(out->name, sizeof(out->name), "%s", sym_rtnl_link_get_name(l) ?: "");
+	out->mtu = sym_rtnl_link_get_mtu(l);
+	out->up = sym_rtnl_link_get_flags(l) & IFF_UP;
 }
 
 static int link_get(int ifindex, const char *name, struct netlink_link *out, struct verr *err)
@@ -128,7 +171,7 @@ static int link_get(int ifindex, const char *name, struct netlink_link *out, str
 	ret = nls_open(&s, err);
 	if (ret < 0)
 		goto out;
-	ret = rtnl_link_get_kernel(s.sk, ifindex, name, &l);
+	ret = sym_rtnl_link_get_kernel(s.sk, ifindex, name, &l);
 	if (ret < 0) {
 		ret = nls_errno(&s, ret);
 		if (ret == -ENOENT || ret == -ENODEV) {
@@ -147,7 +190,7 @@ static int link_get(int ifindex, const char *name, struct netlink_link *out, str
 	ret = 0;
 out:
 	if (l)
-		rtnl_link_put(l);
+		sym_rtnl_link_put(l);
 	nls_close(&s);
 	return ret;
 }
@@ -205,26 +248,26 @@ int netlink_addrs(int family, int ifindex, netlink_addr_cb cb, void *arg, struct
 	ret = nls_open(&s, err);
 	if (ret < 0)
 		goto out;
-	ret = rtnl_addr_alloc_cache(s.sk, &cache);
+	ret = sym_rtnl_addr_alloc_cache(s.sk, &cache);
 	if (ret < 0) {
 		ret = verr_set(err, nls_errno(&s, ret), "cannot list addresses: %s",
 			       nls_strerror(&s, ret));
 		goto out;
 	}
 	ret = 0;
-	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+	for (o = sym_nl_cache_get_first(cache); o; o = sym_nl_cache_get_next(o)) {
 		struct rtnl_addr *a = (struct rtnl_addr *)o;
-		int fam = rtnl_addr_get_family(a);
+		int fam = sym_rtnl_addr_get_family(a);
 
 		if ((fam != AF_INET && fam != AF_INET6) || (family && fam != family))
 			continue;
-		if (ifindex && rtnl_addr_get_ifindex(a) != ifindex)
+		if (ifindex && sym_rtnl_addr_get_ifindex(a) != ifindex)
 			continue;
-		if (!rtnl_addr_get_local(a))
+		if (!sym_rtnl_addr_get_local(a))
 			continue;
-		nl_to_cidr(rtnl_addr_get_local(a), fam, &c);
-		c.prefix = rtnl_addr_get_prefixlen(a);
-		ret = cb(rtnl_addr_get_ifindex(a), &c, arg);
+		nl_to_cidr(sym_rtnl_addr_get_local(a), fam, &c);
+		c.prefix = sym_rtnl_addr_get_prefixlen(a);
+		ret = cb(sym_rtnl_addr_get_ifindex(a), &c, arg);
 		if (ret)
 			break;
 	}
@@ -232,7 +275,7 @@ int netlink_addrs(int family, int ifindex, netlink_addr_cb cb, void *arg, struct
 		ret = 0;
 out:
 	if (cache)
-		nl_cache_free(cache);
+		sym_nl_cache_free(cache);
 	nls_close(&s);
 	return ret;
 }
@@ -274,26 +317,26 @@ static int addr_change(int ifindex, const struct cidr *c, unsigned flags, bool a
 	ret = nls_open(&s, err);
 	if (ret < 0)
 		goto out;
-	a = rtnl_addr_alloc();
+	a = sym_rtnl_addr_alloc();
 	local = cidr_to_nl(c);
 	if (!a || !local) {
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rtnl_addr_set_ifindex(a, ifindex);
-	rtnl_addr_set_family(a, c->family);
-	ret = rtnl_addr_set_local(a, local);
+	sym_rtnl_addr_set_ifindex(a, ifindex);
+	sym_rtnl_addr_set_family(a, c->family);
+	ret = sym_rtnl_addr_set_local(a, local);
 	if (ret < 0) {
-		ret = verr_set(err, -EINVAL, "bad address: %s", nl_geterror(ret));
+		ret = verr_set(err, -EINVAL, "bad address: %s", sym_nl_geterror(ret));
 		goto out;
 	}
-	rtnl_addr_set_prefixlen(a, c->prefix);
+	sym_rtnl_addr_set_prefixlen(a, c->prefix);
 	if (add) {
 		if (flags & NETLINK_ADDR_NOPREFIXROUTE)
-			rtnl_addr_set_flags(a, IFA_F_NOPREFIXROUTE);
-		ret = rtnl_addr_add(s.sk, a, NLM_F_REPLACE);
+			sym_rtnl_addr_set_flags(a, IFA_F_NOPREFIXROUTE);
+		ret = sym_rtnl_addr_add(s.sk, a, NLM_F_REPLACE);
 	} else {
-		ret = rtnl_addr_delete(s.sk, a, 0);
+		ret = sym_rtnl_addr_delete(s.sk, a, 0);
 	}
 	if (ret < 0) {
 		ret = nls_errno(&s, ret);
@@ -309,9 +352,9 @@ static int addr_change(int ifindex, const struct cidr *c, unsigned flags, bool a
 	ret = 0;
 out:
 	if (local)
-		nl_addr_put(local);
+		sym_nl_addr_put(local);
 	if (a)
-		rtnl_addr_put(a);
+		sym_rtnl_addr_put(a);
 	nls_close(&s);
 	return ret;
 }
@@ -329,22 +372,22 @@ int netlink_addr_delete(int ifindex, const struct cidr *addr, struct verr *err)
 static void fill_route(struct rtnl_route *rt, struct netlink_route *r)
 {
 	struct rtnl_nexthop *nh = NULL;
-	int family = rtnl_route_get_family(rt);
+	int family = sym_rtnl_route_get_family(rt);
 
 	memset(r, 0, sizeof(*r));
-	nl_to_cidr(rtnl_route_get_dst(rt), family, &r->dst);
-	r->table = rtnl_route_get_table(rt);
-	r->protocol = rtnl_route_get_protocol(rt);
-	r->scope = rtnl_route_get_scope(rt);
-	r->type = rtnl_route_get_type(rt);
-	r->metric = rtnl_route_get_priority(rt);
-	if (rtnl_route_get_nnexthops(rt) > 0)
-		nh = rtnl_route_nexthop_n(rt, 0);
+	nl_to_cidr(sym_rtnl_route_get_dst(rt), family, &r->dst);
+	r->table = sym_rtnl_route_get_table(rt);
+	r->protocol = sym_rtnl_route_get_protocol(rt);
+	r->scope = sym_rtnl_route_get_scope(rt);
+	r->type = sym_rtnl_route_get_type(rt);
+	r->metric = sym_rtnl_route_get_priority(rt);
+	if (sym_rtnl_route_get_nnexthops(rt) > 0)
+		nh = sym_rtnl_route_nexthop_n(rt, 0);
 	if (nh) {
-		r->ifindex = rtnl_route_nh_get_ifindex(nh);
-		if (rtnl_route_nh_get_gateway(nh)) {
+		r->ifindex = sym_rtnl_route_nh_get_ifindex(nh);
+		if (sym_rtnl_route_nh_get_gateway(nh)) {
 			r->has_gateway = true;
-			nl_to_cidr(rtnl_route_nh_get_gateway(nh), family, &r->gateway);
+			nl_to_cidr(sym_rtnl_route_nh_get_gateway(nh), family, &r->gateway);
 			r->gateway.prefix = cidr_bits(&r->gateway);
 		}
 	}
@@ -361,19 +404,19 @@ static int walk_routes(int family, int proto, netlink_route_cb cb, void *arg, st
 	ret = nls_open(&s, err);
 	if (ret < 0)
 		goto out;
-	ret = rtnl_route_alloc_cache(s.sk, family, 0, &cache);
+	ret = sym_rtnl_route_alloc_cache(s.sk, family, 0, &cache);
 	if (ret < 0) {
 		ret = verr_set(err, nls_errno(&s, ret), "cannot list routes: %s",
 			       nls_strerror(&s, ret));
 		goto out;
 	}
 	ret = 0;
-	for (o = nl_cache_get_first(cache); o; o = nl_cache_get_next(o)) {
+	for (o = sym_nl_cache_get_first(cache); o; o = sym_nl_cache_get_next(o)) {
 		struct rtnl_route *rt = (struct rtnl_route *)o;
 
-		if (rtnl_route_get_family(rt) != family)
+		if (sym_rtnl_route_get_family(rt) != family)
 			continue;
-		if (proto >= 0 && rtnl_route_get_protocol(rt) != proto)
+		if (proto >= 0 && sym_rtnl_route_get_protocol(rt) != proto)
 			continue;
 		fill_route(rt, &r);
 		ret = cb(&r, arg);
@@ -384,7 +427,7 @@ static int walk_routes(int family, int proto, netlink_route_cb cb, void *arg, st
 		ret = 0;
 out:
 	if (cache)
-		nl_cache_free(cache);
+		sym_nl_cache_free(cache);
 	nls_close(&s);
 	return ret;
 }
@@ -412,47 +455,47 @@ static int route_change(const struct netlink_route *r, bool add, struct verr *er
 	ret = nls_open(&s, err);
 	if (ret < 0)
 		goto out;
-	rt = rtnl_route_alloc();
+	rt = sym_rtnl_route_alloc();
 	dst = cidr_to_nl(&r->dst);
 	if (!rt || !dst) {
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rtnl_route_set_family(rt, r->dst.family);
-	rtnl_route_set_dst(rt, dst);
-	rtnl_route_set_table(rt, r->table ? r->table : RT_TABLE_MAIN);
-	rtnl_route_set_type(rt, r->type ? r->type : RTN_UNICAST);
+	sym_rtnl_route_set_family(rt, r->dst.family);
+	sym_rtnl_route_set_dst(rt, dst);
+	sym_rtnl_route_set_table(rt, r->table ? r->table : RT_TABLE_MAIN);
+	sym_rtnl_route_set_type(rt, r->type ? r->type : RTN_UNICAST);
 	if (r->protocol)
-		rtnl_route_set_protocol(rt, r->protocol);
+		sym_rtnl_route_set_protocol(rt, r->protocol);
 	if (r->metric)
-		rtnl_route_set_priority(rt, r->metric);
+		sym_rtnl_route_set_priority(rt, r->metric);
 	if (add)
-		rtnl_route_set_scope(rt, r->scope ? r->scope :
+		sym_rtnl_route_set_scope(rt, r->scope ? r->scope :
 				     r->has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
 	if (r->ifindex || r->has_gateway) {
-		nh = rtnl_route_nh_alloc();
+		nh = sym_rtnl_route_nh_alloc();
 		if (!nh) {
 			ret = verr_set(err, -ENOMEM, "out of memory");
 			goto out;
 		}
 		if (r->ifindex)
-			rtnl_route_nh_set_ifindex(nh, r->ifindex);
+			sym_rtnl_route_nh_set_ifindex(nh, r->ifindex);
 		if (r->has_gateway) {
-			gw = nl_addr_build(r->gateway.family, r->gateway.addr,
+			gw = sym_nl_addr_build(r->gateway.family, r->gateway.addr,
 					   cidr_bits(&r->gateway) / 8);
 			if (!gw) {
-				rtnl_route_nh_free(nh);
+				sym_rtnl_route_nh_free(nh);
 				ret = verr_set(err, -ENOMEM, "out of memory");
 				goto out;
 			}
-			rtnl_route_nh_set_gateway(nh, gw);
+			sym_rtnl_route_nh_set_gateway(nh, gw);
 		}
-		rtnl_route_add_nexthop(rt, nh);	/* the route owns it now */
+		sym_rtnl_route_add_nexthop(rt, nh);	/* the route owns it now */
 	}
 	if (add)
-		ret = rtnl_route_add(s.sk, rt, NLM_F_REPLACE);
+		ret = sym_rtnl_route_add(s.sk, rt, NLM_F_REPLACE);
 	else
-		ret = rtnl_route_delete(s.sk, rt, 0);
+		ret = sym_rtnl_route_delete(s.sk, rt, 0);
 	if (ret < 0) {
 		ret = nls_errno(&s, ret);
 		if (!add && (ret == -ESRCH || ret == -ENOENT || ret == -ENODEV)) {
@@ -466,11 +509,11 @@ static int route_change(const struct netlink_route *r, bool add, struct verr *er
 	ret = 0;
 out:
 	if (gw)
-		nl_addr_put(gw);
+		sym_nl_addr_put(gw);
 	if (dst)
-		nl_addr_put(dst);
+		sym_nl_addr_put(dst);
 	if (rt)
-		rtnl_route_put(rt);
+		sym_rtnl_route_put(rt);
 	nls_close(&s);
 	return ret;
 }
@@ -540,15 +583,15 @@ static int proxy_msg(struct nl_msg *msg, void *arg)
 	struct rtnl_neigh *n = NULL;
 	struct cidr c;
 
-	if (rtnl_neigh_parse(nlmsg_hdr(msg), &n) < 0)
+	if (sym_rtnl_neigh_parse(sym_nlmsg_hdr(msg), &n) < 0)
 		return NL_SKIP;
-	if ((rtnl_neigh_get_flags(n) & NTF_PROXY) && rtnl_neigh_get_dst(n) &&
-	    (!w->family || rtnl_neigh_get_family(n) == w->family)) {
-		nl_to_cidr(rtnl_neigh_get_dst(n), rtnl_neigh_get_family(n), &c);
+	if ((sym_rtnl_neigh_get_flags(n) & NTF_PROXY) && sym_rtnl_neigh_get_dst(n) &&
+	    (!w->family || sym_rtnl_neigh_get_family(n) == w->family)) {
+		nl_to_cidr(sym_rtnl_neigh_get_dst(n), sym_rtnl_neigh_get_family(n), &c);
 		c.prefix = cidr_bits(&c);
-		w->ret = w->cb(rtnl_neigh_get_ifindex(n), &c, w->arg);
+		w->ret = w->cb(sym_rtnl_neigh_get_ifindex(n), &c, w->arg);
 	}
-	rtnl_neigh_put(n);
+	sym_rtnl_neigh_put(n);
 	return w->ret ? NL_STOP : NL_OK;
 }
 
@@ -563,10 +606,10 @@ int netlink_proxies(int family, netlink_proxy_cb cb, void *arg, struct verr *err
 	ret = nls_open(&s, err);
 	if (ret < 0)
 		goto out;
-	nl_socket_modify_cb(s.sk, NL_CB_VALID, NL_CB_CUSTOM, proxy_msg, &w);
-	ret = nl_send_simple(s.sk, RTM_GETNEIGH, NLM_F_DUMP, &ndm, sizeof(ndm));
+	sym_nl_socket_modify_cb(s.sk, NL_CB_VALID, NL_CB_CUSTOM, proxy_msg, &w);
+	ret = sym_nl_send_simple(s.sk, RTM_GETNEIGH, NLM_F_DUMP, &ndm, sizeof(ndm));
 	if (ret >= 0)
-		ret = nl_recvmsgs_default(s.sk);
+		ret = sym_nl_recvmsgs_default(s.sk);
 	if (ret < 0 && !w.ret) {
 		ret = verr_set(err, nls_errno(&s, ret), "cannot list proxy neighbours: %s",
 			       nls_strerror(&s, ret));
@@ -591,21 +634,21 @@ static int proxy_change(int ifindex, const struct cidr *c, bool add, struct verr
 	ret = nls_open(&s, err);
 	if (ret < 0)
 		goto out;
-	n = rtnl_neigh_alloc();
+	n = sym_rtnl_neigh_alloc();
 	dst = cidr_to_nl(&host);
 	if (!n || !dst) {
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	rtnl_neigh_set_family(n, c->family);
-	rtnl_neigh_set_ifindex(n, ifindex);
-	rtnl_neigh_set_dst(n, dst);
-	rtnl_neigh_set_flags(n, NTF_PROXY);
+	sym_rtnl_neigh_set_family(n, c->family);
+	sym_rtnl_neigh_set_ifindex(n, ifindex);
+	sym_rtnl_neigh_set_dst(n, dst);
+	sym_rtnl_neigh_set_flags(n, NTF_PROXY);
 	if (add) {
-		rtnl_neigh_set_state(n, NUD_PERMANENT);
-		ret = rtnl_neigh_add(s.sk, n, NLM_F_CREATE | NLM_F_REPLACE);
+		sym_rtnl_neigh_set_state(n, NUD_PERMANENT);
+		ret = sym_rtnl_neigh_add(s.sk, n, NLM_F_CREATE | NLM_F_REPLACE);
 	} else {
-		ret = rtnl_neigh_delete(s.sk, n, 0);
+		ret = sym_rtnl_neigh_delete(s.sk, n, 0);
 	}
 	if (ret < 0) {
 		ret = nls_errno(&s, ret);
@@ -621,9 +664,9 @@ static int proxy_change(int ifindex, const struct cidr *c, bool add, struct verr
 	ret = 0;
 out:
 	if (dst)
-		nl_addr_put(dst);
+		sym_nl_addr_put(dst);
 	if (n)
-		rtnl_neigh_put(n);
+		sym_rtnl_neigh_put(n);
 	nls_close(&s);
 	return ret;
 }

@@ -18,7 +18,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "dl.h"
 #include "nft.h"
+
+/* Loaded by the commands that touch the table only (dl.h). */
+#define NFT_SYMS(X)								\
+	X(nft_ctx_new) X(nft_ctx_free) X(nft_ctx_buffer_output)			\
+	X(nft_ctx_buffer_error) X(nft_ctx_get_output_buffer)			\
+	X(nft_ctx_get_error_buffer) X(nft_run_cmd_from_buffer)
+DL_LIBRARY(nftables, "libnftables.so.1", NFT_SYMS)
 
 #define PART_MAX 16		/* parts in one table */
 #define PART_NAME_MAX 32
@@ -360,21 +368,24 @@ int nft_run(const char *cmds, char **output, struct verr *err)
 		ret = verr_set(err, -EPERM, "nftables: not permitted (needs root)");
 		goto out;
 	}
-	nft = nft_ctx_new(NFT_CTX_DEFAULT);
+	ret = nftables_load(err);
+	if (ret < 0)
+		goto out;
+	nft = sym_nft_ctx_new(NFT_CTX_DEFAULT);
 	if (!nft) {
 		ret = verr_set(err, -ENOMEM, "nftables: cannot create a context");
 		goto out;
 	}
-	if (nft_ctx_buffer_output(nft) || nft_ctx_buffer_error(nft)) {
+	if (sym_nft_ctx_buffer_output(nft) || sym_nft_ctx_buffer_error(nft)) {
 		ret = verr_set(err, -ENOMEM, "nftables: cannot buffer output");
 		goto out;
 	}
-	if (nft_run_cmd_from_buffer(nft, cmds) != 0) {
-		ret = nft_error(nft_ctx_get_error_buffer(nft), "cannot apply the visp table", err);
+	if (sym_nft_run_cmd_from_buffer(nft, cmds) != 0) {
+		ret = nft_error(sym_nft_ctx_get_error_buffer(nft), "cannot apply the visp table", err);
 		goto out;
 	}
 	if (output) {
-		o = nft_ctx_get_output_buffer(nft);
+		o = sym_nft_ctx_get_output_buffer(nft);
 		*output = strdup(o ? o : "");
 		if (!*output) {
 			ret = verr_set(err, -ENOMEM, "out of memory");
@@ -384,7 +395,7 @@ int nft_run(const char *cmds, char **output, struct verr *err)
 	ret = 0;
 out:
 	if (nft)
-		nft_ctx_free(nft);
+		sym_nft_ctx_free(nft);
 	return ret;
 }
 
