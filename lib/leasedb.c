@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,15 +32,17 @@
 	X(sqlite3_clear_bindings) X(sqlite3_close)				\
 	X(sqlite3_column_blob) X(sqlite3_column_bytes)				\
 	X(sqlite3_column_int) X(sqlite3_column_int64)				\
-	X(sqlite3_column_text) X(sqlite3_column_type) X(sqlite3_errmsg)		\
-	X(sqlite3_errstr) X(sqlite3_exec)					\
-	X(sqlite3_extended_result_codes) X(sqlite3_finalize)			\
+	X(sqlite3_column_text) X(sqlite3_column_type)				\
+	X(sqlite3_db_config) X(sqlite3_errmsg) X(sqlite3_errstr)		\
+	X(sqlite3_exec) X(sqlite3_extended_result_codes)			\
+	X(sqlite3_file_control) X(sqlite3_finalize)				\
 	X(sqlite3_get_autocommit) X(sqlite3_open_v2)				\
 	X(sqlite3_prepare_v2) X(sqlite3_prepare_v3) X(sqlite3_reset)		\
 	X(sqlite3_step)
 DL_LIBRARY(sqlite, "libsqlite3.so.0", SQLITE_SYMS)
 
 #define LEASEDB_FILE "leases.db"
+#define LEASEDB_LOCK "leases.lock"
 #define LEASEDB_SCHEMA 1
 #define LEASEDB_APP_ID 0x76697370	/* "visp" */
 #define LEASEDB_BUSY_MS 5000
@@ -143,6 +147,7 @@ struct leasedb {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *st[S_NSTMT];
+	int lockfd;		/* the writers' queue (see begin); -1 when none could be opened */
 };
 
 /* What differs between the two families. */
@@ -232,21 +237,70 @@ static int exec(struct leasedb *db, const char *text, struct verr *err)
 	return rc == SQLITE_OK ? 0 : sqlerr(db, rc, err);
 }
 
-/* Writers take the write lock up front: two grants never read the same free address. */
-static int begin(struct leasedb *db, bool write, struct verr *err)
+enum txn {
+	READ,		/* a consistent snapshot; never waits in WAL mode */
+	WRITE,		/* one writer at a time */
+	DURABLE,	/* WRITE, and on disk once committed: addresses handed out */
+};
+
+/*
+ * Writers queue on a flock of leases.lock before SQLite's own write lock.
+ * SQLite's busy handler polls with sleeps growing to 100 ms, so with a few
+ * dozen concurrent lease requests on a small machine most of them slept
+ * while the lock was free, and some gave up after the 5 s busy timeout
+ * ("database is locked"). flock waiters sleep in the kernel and wake when
+ * the holder unlocks; a holder that dies releases it. Transactions hold it
+ * for a fraction of a millisecond and never across a call to cjdns.
+ */
+static void writers_lock(struct leasedb *db)
 {
-	return exec(db, write ? "BEGIN IMMEDIATE" : "BEGIN", err);
+	if (db->lockfd >= 0)
+		while (flock(db->lockfd, LOCK_EX) < 0 && errno == EINTR)
+			;
+}
+
+static void writers_unlock(struct leasedb *db)
+{
+	if (db->lockfd >= 0)
+		flock(db->lockfd, LOCK_UN);
+}
+
+/*
+ * Writers take the write lock up front: two grants never read the same
+ * free address. The connection runs with synchronous = NORMAL, which in WAL
+ * mode survives any crash of visp but may lose the last commits to a power
+ * cut: fine for connection numbers (cjdns loses them too) and the like, not
+ * for a lease a client was told about. DURABLE commits sync the WAL.
+ */
+static int begin(struct leasedb *db, enum txn mode, struct verr *err)
+{
+	int ret;
+
+	if (mode == READ)
+		return exec(db, "BEGIN", err);
+	writers_lock(db);
+	ret = exec(db, mode == DURABLE ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
+		   err);
+	if (ret == 0)
+		ret = exec(db, "BEGIN IMMEDIATE", err);
+	if (ret < 0)
+		writers_unlock(db);
+	return ret;
 }
 
 static int commit(struct leasedb *db, struct verr *err)
 {
-	return exec(db, "COMMIT", err);
+	int ret = exec(db, "COMMIT", err);
+
+	writers_unlock(db);
+	return ret;
 }
 
 static void rollback(struct leasedb *db)
 {
 	if (!sym_sqlite3_get_autocommit(db->db))
 		sym_sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
+	writers_unlock(db);
 }
 
 static int check_key(const char *key, struct verr *err)
@@ -823,7 +877,7 @@ int leasedb_grant(struct leasedb *db, const struct pool *pool, const char *key, 
 		verr_set(err, ret, "reserved address of the wrong family");
 		goto out;
 	}
-	ret = begin(db, true, err);
+	ret = begin(db, DURABLE, err);
 	if (ret < 0)
 		goto out;
 	/* Cheap (an index range) and keeps S_COUNT cheap; connections stay recorded. */
@@ -900,7 +954,7 @@ int leasedb_revoke(struct leasedb *db, const char *key, struct lease *old, struc
 	ret = check_key(key, err);
 	if (ret < 0)
 		goto out;
-	ret = begin(db, true, err);
+	ret = begin(db, DURABLE, err);
 	if (ret < 0)
 		goto out;
 	ret = lookup(db, S_GET, key, 0, &l, &found, err);
@@ -924,32 +978,57 @@ out:
 	return ret;
 }
 
-int leasedb_set_conn(struct leasedb *db, const char *key, int64_t conn, int64_t pid,
-		     struct verr *err)
+int leasedb_set_conns(struct leasedb *db, const struct leasedb_conn *v, size_t n, size_t *missing,
+		      struct verr *err)
 {
 	sqlite3_stmt *s = NULL;
+	size_t lost = 0;
 	int ret;
 
-	ret = check_key(key, err);
+	for (size_t i = 0; i < n; i++) {
+		ret = check_key(v[i].key, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = begin(db, WRITE, err);
 	if (ret < 0)
 		goto out;
 	ret = prep(db, S_SET_CONN, &s, err);
 	if (ret < 0)
 		goto out;
-	sym_sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	if (conn >= 0) {
-		sym_sqlite3_bind_int64(s, 2, conn);
-		if (pid >= 0)
-			sym_sqlite3_bind_int64(s, 3, pid);
+	for (size_t i = 0; i < n; i++) {
+		sym_sqlite3_bind_text(s, 1, v[i].key, -1, SQLITE_STATIC);
+		if (v[i].conn >= 0) {
+			sym_sqlite3_bind_int64(s, 2, v[i].conn);
+			if (v[i].pid >= 0)
+				sym_sqlite3_bind_int64(s, 3, v[i].pid);
+		}
+		ret = step(db, s, err);
+		if (ret < 0)
+			goto out;
+		lost += sym_sqlite3_changes(db->db) == 0;
+		done(s);
 	}
-	ret = step(db, s, err);
-	if (ret < 0)
-		goto out;
-	ret = 0;
-	if (sym_sqlite3_changes(db->db) == 0)
-		ret = verr_set(err, -ENOENT, "%s has no lease", key);
+	ret = commit(db, err);
+	if (ret == 0 && missing)
+		*missing = lost;
 out:
 	done(s);
+	if (ret < 0)
+		rollback(db);
+	return ret;
+}
+
+int leasedb_set_conn(struct leasedb *db, const char *key, int64_t conn, int64_t pid,
+		     struct verr *err)
+{
+	struct leasedb_conn c = { .key = key, .conn = conn, .pid = pid };
+	size_t missing = 0;
+	int ret;
+
+	ret = leasedb_set_conns(db, &c, 1, &missing, err);
+	if (ret == 0 && missing)
+		ret = verr_set(err, -ENOENT, "%s has no lease", key);
 	return ret;
 }
 
@@ -1011,6 +1090,9 @@ static int clear_conn(struct leasedb *db, const struct lease *l, int64_t now, st
 	sqlite3_stmt *s = NULL;
 	int ret;
 
+	ret = begin(db, WRITE, err);
+	if (ret < 0)
+		goto out;
 	ret = prep(db, S_CLEAR_CONN, &s, err);
 	if (ret < 0)
 		goto out;
@@ -1020,10 +1102,14 @@ static int clear_conn(struct leasedb *db, const struct lease *l, int64_t now, st
 		sym_sqlite3_bind_int64(s, 3, l->conn_pid);
 	sym_sqlite3_bind_int64(s, 4, now);
 	ret = step(db, s, err);
-	if (ret > 0)
-		ret = 0;
+	done(s);
+	s = NULL;
+	if (ret >= 0)
+		ret = commit(db, err);
 out:
 	done(s);
+	if (ret < 0)
+		rollback(db);
 	return ret;
 }
 
@@ -1034,7 +1120,7 @@ int leasedb_expire(struct leasedb *db, int64_t now, leasedb_cb cb, void *arg, lo
 	size_t n = 0;
 	int ret;
 
-	ret = begin(db, true, err);
+	ret = begin(db, WRITE, err);
 	if (ret < 0)
 		goto out;
 	ret = run(db, S_EXPIRE, NULL, now, true, err);
@@ -1106,16 +1192,23 @@ int leasedb_meta_set(struct leasedb *db, const char *k, const char *v, struct ve
 	sqlite3_stmt *s = NULL;
 	int ret;
 
+	ret = begin(db, WRITE, err);
+	if (ret < 0)
+		goto out;
 	ret = prep(db, S_META_SET, &s, err);
 	if (ret < 0)
 		goto out;
 	sym_sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
 	sym_sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
 	ret = step(db, s, err);
-	if (ret > 0)
-		ret = 0;
+	done(s);
+	s = NULL;
+	if (ret >= 0)
+		ret = commit(db, err);
 out:
 	done(s);
+	if (ret < 0)
+		rollback(db);
 	return ret;
 }
 
@@ -1307,7 +1400,7 @@ int leasedb_check(struct leasedb *db, const struct pool *pool, int64_t now, stru
 	int64_t dups = 0;
 	int ret;
 
-	ret = begin(db, false, err);
+	ret = begin(db, READ, err);
 	if (ret < 0)
 		goto out;
 	ret = check_integrity(db, err);
@@ -1394,7 +1487,7 @@ static int migrate(struct leasedb *db, struct verr *err)
 		if (version == LEASEDB_SCHEMA || locked)
 			break;
 		/* Look again under the write lock: another process may be migrating. */
-		ret = begin(db, true, err);
+		ret = begin(db, DURABLE, err);
 		if (ret < 0)
 			goto out;
 		locked = true;
@@ -1421,6 +1514,25 @@ out:
 	return ret;
 }
 
+/*
+ * Every visp run is a short process, most often the only one with the
+ * store open. By default the last connection to close checkpoints the WAL
+ * into the database (two fsyncs) and deletes the -wal and -shm files, which
+ * the next run creates again: most of the I/O of a lease request. Keep the
+ * files and checkpoint in passing instead, every 32 pages (a few
+ * grants). Not more: a process that opens the store alone rebuilds the WAL
+ * index from the frames since the last checkpoint, a read per frame. Both
+ * settings are optimisations only; an SQLite without them works as before.
+ */
+static void keep_wal(struct leasedb *db)
+{
+	int on = 1;
+
+	sym_sqlite3_file_control(db->db, "main", SQLITE_FCNTL_PERSIST_WAL, &on);
+	sym_sqlite3_db_config(db->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+	sym_sqlite3_exec(db->db, "PRAGMA wal_autocheckpoint = 32", NULL, NULL, NULL);
+}
+
 static int set_wal(struct leasedb *db, struct verr *err)
 {
 	sqlite3_stmt *s = NULL;
@@ -1445,6 +1557,23 @@ out:
 	return ret;
 }
 
+/*
+ * The writers' queue (see begin). Without write access to the state
+ * directory nothing can be written anyway: readers need no lock.
+ */
+static int open_lock(const char *state_dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", state_dir, LEASEDB_LOCK) >= (int)sizeof(path))
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	return fd;
+}
+
 int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 {
 	struct leasedb *db = NULL;
@@ -1463,6 +1592,8 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	 */
 	old_mask = umask(077);
 	db = calloc(1, sizeof(*db));
+	if (db)
+		db->lockfd = -1;
 	if (!db || asprintf(&db->path, "%s/%s", state_dir, LEASEDB_FILE) < 0) {
 		if (db)
 			db->path = NULL;
@@ -1493,6 +1624,7 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	 */
 	close(fd);
 	fd = -1;
+	db->lockfd = open_lock(state_dir);
 	rc = sym_sqlite3_open_v2(db->path, &db->db, SQLITE_OPEN_READWRITE, NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
@@ -1500,6 +1632,7 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	}
 	sym_sqlite3_extended_result_codes(db->db, 1);
 	sym_sqlite3_busy_timeout(db->db, LEASEDB_BUSY_MS);
+	keep_wal(db);
 	ret = set_wal(db, err);
 	if (ret < 0)
 		goto out;
@@ -1529,6 +1662,8 @@ void leasedb_close(struct leasedb *db)
 	for (int i = 0; i < S_NSTMT; i++)
 		sym_sqlite3_finalize(db->st[i]);
 	sym_sqlite3_close(db->db);
+	if (db->lockfd >= 0)
+		close(db->lockfd);
 	free(db->path);
 	free(db);
 }

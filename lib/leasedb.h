@@ -95,6 +95,14 @@ int leasedb_revoke(struct leasedb *db, const char *key, struct lease *old, struc
 int leasedb_set_conn(struct leasedb *db, const char *key, int64_t conn, int64_t pid,
 		     struct verr *err);
 
+/* The same for many keys in one transaction; *missing (may be NULL): keys with no row. */
+struct leasedb_conn {
+	const char *key;
+	int64_t conn, pid;
+};
+int leasedb_set_conns(struct leasedb *db, const struct leasedb_conn *v, size_t n, size_t *missing,
+		      struct verr *err);
+
 /* Return 0 to go on; a negative value stops the walk and is returned. */
 typedef int (*leasedb_cb)(const struct lease *l, void *arg);
 
