@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,8 @@
 /* cjdns accepts a cookie for about 20 s; take a fresh one well before that. */
 #define COOKIE_MAX_AGE_MS 10000
 #define MAX_PAGES 100000
+/* Pages fetched together once the first says how many there are. */
+#define PAGE_WINDOW 16
 
 struct cjdns {
 	int fd;
@@ -132,82 +135,99 @@ static void next_txid(struct cjdns *cj, char *txid, size_t len)
 	snprintf(txid, len, "%s%llu", cj->txid_prefix, (unsigned long long)cj->txid_next++);
 }
 
-/*
- * Build the datagram for one call. With a password:
- *   H0 = hex sha256(password || cookie)
- *   bytes = bencode({q:auth, aq:fn, args, cookie, hash:H0, txid})
- *   H = hex sha256(bytes), written over H0 in place.
- * cjdns finds the hash in the raw bytes, so the byte order of keys is free.
- */
+/* Append "<len>:<bytes>" to buf at *at; false when it does not fit. */
+static bool put_str(char *buf, size_t cap, size_t *at, const char *s, size_t len)
+{
+	int n = snprintf(buf + *at, cap - *at, "%zu:", len);
+
+	if (n < 0 || (size_t)n + len >= cap - *at)
+		return false;
+	memcpy(buf + *at + n, s, len);
+	*at += n + len;
+	return true;
+}
+
+static bool put_raw(char *buf, size_t cap, size_t *at, const char *s, size_t len)
+{
+	if (len >= cap - *at)
+		return false;
+	memcpy(buf + *at, s, len);
+	*at += len;
+	return true;
+}
+
+#define PUT_KEY(k) put_str(buf, sizeof(buf), &at, k, sizeof(k) - 1)
+
+int cjdns_encode_request(const char *password, const char *cookie, const char *fn,
+			 const struct bval *args, const char *txid, char **out, size_t *outlen,
+			 struct verr *err)
+{
+	unsigned char digest[crypto_hash_sha256_BYTES];
+	char buf[CJDNS_MAX_REQUEST + 1], h[2 * crypto_hash_sha256_BYTES + 1];
+	char *enc = NULL;
+	size_t elen = 0, at = 0, hash_at = 0;
+	bool fits;
+	int ret;
+
+	ret = args ? bencode_encode(args, &enc, &elen) : 0;
+	if (ret < 0)
+		goto out;
+	/* The dict's keys, written in sorted order: aq args cookie hash q txid. */
+	fits = put_raw(buf, sizeof(buf), &at, "d", 1);
+	if (password)
+		fits = fits && PUT_KEY("aq") && put_str(buf, sizeof(buf), &at, fn, strlen(fn));
+	fits = fits && PUT_KEY("args") &&
+	       put_raw(buf, sizeof(buf), &at, enc ? enc : "de", enc ? elen : 2);
+	if (password) {
+		crypto_hash_sha256_state st;
+
+		/* H0 = hex sha256(password || cookie), the placeholder the hash is taken over. */
+		crypto_hash_sha256_init(&st);
+		crypto_hash_sha256_update(&st, (const unsigned char *)password, strlen(password));
+		crypto_hash_sha256_update(&st, (const unsigned char *)cookie, strlen(cookie));
+		crypto_hash_sha256_final(&st, digest);
+		sodium_bin2hex(h, sizeof(h), digest, sizeof(digest));
+		fits = fits && PUT_KEY("cookie") &&
+		       put_str(buf, sizeof(buf), &at, cookie, strlen(cookie)) && PUT_KEY("hash") &&
+		       put_str(buf, sizeof(buf), &at, h, 64);
+		hash_at = at - 64;
+		fits = fits && PUT_KEY("q") && PUT_KEY("auth");
+	} else {
+		fits = fits && PUT_KEY("q") && put_str(buf, sizeof(buf), &at, fn, strlen(fn));
+	}
+	fits = fits && PUT_KEY("txid") && put_str(buf, sizeof(buf), &at, txid, strlen(txid)) &&
+	       put_raw(buf, sizeof(buf), &at, "e", 1);
+	if (!fits) {
+		ret = verr_set(err, -EMSGSIZE, "%s: the request is over cjdns's %d-byte limit", fn,
+			       CJDNS_MAX_REQUEST);
+		goto out;
+	}
+	if (password) {
+		/* H = hex sha256(the request with H0 in it), written over H0. */
+		crypto_hash_sha256(digest, (const unsigned char *)buf, at);
+		sodium_bin2hex(h, sizeof(h), digest, sizeof(digest));
+		memcpy(buf + hash_at, h, 64);
+	}
+	*out = malloc(at + 1);
+	if (!*out) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	memcpy(*out, buf, at);
+	(*out)[at] = '\0';
+	*outlen = at;
+	ret = 0;
+out:
+	sodium_memzero(h, sizeof(h));
+	sodium_memzero(buf, sizeof(buf));
+	free(enc);
+	return ret;
+}
+
 static int build_request(struct cjdns *cj, const char *fn, const struct bval *args,
 			 const char *txid, char **out, size_t *outlen, struct verr *err)
 {
-	unsigned char digest[crypto_hash_sha256_BYTES];
-	char h0[2 * crypto_hash_sha256_BYTES + 1], h[sizeof(h0)];
-	struct bval *req = bval_new_dict(), *a = NULL;
-	char *bytes = NULL, *at;
-	size_t len = 0;
-	int ret = -ENOMEM;
-
-	if (!req)
-		goto out;
-	if (args) {
-		char *enc = NULL;
-		size_t elen;
-
-		/* Copy args through the codec: the request owns what it holds. */
-		if (bencode_encode(args, &enc, &elen) < 0 ||
-		    bencode_decode(enc, elen, &a, NULL) < 0) {
-			free(enc);
-			goto out;
-		}
-		free(enc);
-	} else if (!(a = bval_new_dict())) {
-		goto out;
-	}
-	if (bval_dict_set(req, "args", a) < 0 || bval_dict_set(req, "txid", bval_new_cstr(txid)) < 0)
-		goto out;
-	if (cj->password) {
-		crypto_hash_sha256_state st;
-
-		crypto_hash_sha256_init(&st);
-		crypto_hash_sha256_update(&st, (const unsigned char *)cj->password,
-					  strlen(cj->password));
-		crypto_hash_sha256_update(&st, (const unsigned char *)cj->cookie,
-					  strlen(cj->cookie));
-		crypto_hash_sha256_final(&st, digest);
-		sodium_bin2hex(h0, sizeof(h0), digest, sizeof(digest));
-		if (bval_dict_set(req, "q", bval_new_cstr("auth")) < 0 ||
-		    bval_dict_set(req, "aq", bval_new_cstr(fn)) < 0 ||
-		    bval_dict_set(req, "cookie", bval_new_cstr(cj->cookie)) < 0 ||
-		    bval_dict_set(req, "hash", bval_new_cstr(h0)) < 0)
-			goto out;
-	} else if (bval_dict_set(req, "q", bval_new_cstr(fn)) < 0) {
-		goto out;
-	}
-	ret = bencode_encode(req, &bytes, &len);
-	if (ret < 0)
-		goto out;
-	if (len > CJDNS_MAX_REQUEST) {
-		ret = verr_set(err, -EMSGSIZE, "%s: request is %zu bytes, over cjdns's %d-byte limit",
-			       fn, len, CJDNS_MAX_REQUEST);
-		goto out;
-	}
-	if (cj->password) {
-		at = memmem(bytes, len, h0, strlen(h0));
-		crypto_hash_sha256(digest, (unsigned char *)bytes, len);
-		sodium_bin2hex(h, sizeof(h), digest, sizeof(digest));
-		memcpy(at, h, strlen(h));
-		sodium_memzero(h0, sizeof(h0));
-	}
-	*out = bytes;
-	*outlen = len;
-	bytes = NULL;
-	ret = 0;
-out:
-	bval_free(req);
-	free(bytes);
-	return ret;
+	return cjdns_encode_request(cj->password, cj->cookie, fn, args, txid, out, outlen, err);
 }
 
 /*
@@ -402,48 +422,6 @@ out:
 	return ret;
 }
 
-int cjdns_call_paged(struct cjdns *cj, const char *fn, const struct bval *args, cjdns_page_cb cb,
-		     void *arg, struct verr *err)
-{
-	struct bval *a = NULL, *reply = NULL;
-	int64_t more = 0;
-	char *enc = NULL;
-	size_t elen;
-	int ret = -ENOMEM;
-
-	for (int64_t page = 0; page < MAX_PAGES; page++) {
-		bval_free(a);
-		a = NULL;
-		if (args) {
-			if (bencode_encode(args, &enc, &elen) < 0 ||
-			    bencode_decode(enc, elen, &a, NULL) < 0)
-				goto out;
-			free(enc);
-			enc = NULL;
-		} else if (!(a = bval_new_dict())) {
-			goto out;
-		}
-		if (bval_dict_set(a, "page", bval_new_int(page)) < 0)
-			goto out;
-		ret = cjdns_call(cj, fn, a, &reply, err);
-		if (ret < 0)
-			goto out;
-		ret = cb(reply, arg);
-		if (ret < 0)
-			goto out;
-		if (bval_dict_int(reply, "more", &more) < 0 || more != 1)
-			goto out;
-		bval_free(reply);
-		reply = NULL;
-	}
-	ret = verr_set(err, -EBADMSG, "%s: cjdns keeps saying there are more pages", fn);
-out:
-	free(enc);
-	bval_free(a);
-	bval_free(reply);
-	return ret;
-}
-
 /* Bulk calls: per-request bookkeeping. */
 struct flight {
 	char txid[32];
@@ -451,11 +429,26 @@ struct flight {
 	size_t len;
 	int64_t deadline;
 	int tries;
-	bool done, sent;
 };
 
-static int sign_one(struct cjdns *cj, struct cjdns_req *r, struct flight *f, size_t i,
-		    struct verr *err)
+/*
+ * Datagrams sent or received by one system call in bulk calls: on a small
+ * (or virtualised) machine the syscalls cost more than the rest of the
+ * client's work per request.
+ */
+#define BURST 32
+#define SLOTS_SIZE (BURST * (REPLY_MAX + 1))
+
+struct burst {
+	struct mmsghdr m[BURST];
+	struct iovec iov[BURST];
+	unsigned n;
+	char *slots;		/* BURST replies of up to REPLY_MAX + 1 bytes */
+};
+
+/* Sign (again, with a new txid per try: a late first reply is then harmless). */
+static int sign_one(struct cjdns *cj, const struct cjdns_req *r, struct flight *f, size_t i,
+		    int64_t now, struct verr *err)
 {
 	int ret = ensure_cookie(cj, err);	/* a long batch outlives a cookie */
 
@@ -464,7 +457,51 @@ static int sign_one(struct cjdns *cj, struct cjdns_req *r, struct flight *f, siz
 	free(f->bytes);
 	f->bytes = NULL;
 	snprintf(f->txid, sizeof(f->txid), "%s.%zu.%d", cj->txid_prefix, i, f->tries);
-	return build_request(cj, r->fn, r->args, f->txid, &f->bytes, &f->len, err);
+	ret = build_request(cj, r->fn, r->args, f->txid, &f->bytes, &f->len, err);
+	f->deadline = now + cj->timeout_ms;
+	return ret;
+}
+
+static void burst_add(struct burst *b, char *bytes, size_t len)
+{
+	b->iov[b->n] = (struct iovec){ .iov_base = bytes, .iov_len = len };
+	b->m[b->n] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &b->iov[b->n], .msg_iovlen = 1 } };
+	b->n++;
+}
+
+/* Send what was queued; a datagram that did not go is resent at its deadline. */
+static void burst_send(struct cjdns *cj, struct burst *b)
+{
+	for (unsigned done = 0; done < b->n;) {
+		int r = sendmmsg(cj->fd, b->m + done, b->n - done, 0);
+
+		if (r <= 0)
+			break;
+		done += r;
+	}
+	b->n = 0;
+}
+
+/* Wait up to wait_ms for replies and receive what has come, up to BURST of them. */
+static int burst_recv(struct cjdns *cj, struct burst *b, int wait_ms)
+{
+	struct pollfd pfd = { .fd = cj->fd, .events = POLLIN };
+	int r;
+
+	b->n = 0;
+	r = poll(&pfd, 1, wait_ms < 0 ? 0 : wait_ms);
+	if (r <= 0)
+		return r < 0 && errno != EINTR ? -errno : 0;
+	for (unsigned i = 0; i < BURST; i++) {
+		b->iov[i] = (struct iovec){ .iov_base = b->slots + i * (REPLY_MAX + 1),
+					    .iov_len = REPLY_MAX + 1 };
+		b->m[i] = (struct mmsghdr){ .msg_hdr = { .msg_iov = &b->iov[i], .msg_iovlen = 1 } };
+	}
+	r = recvmmsg(cj->fd, b->m, BURST, MSG_DONTWAIT, NULL);
+	if (r < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	b->n = r;
+	return 0;
 }
 
 /* Which request does this txid belong to? Encoded as prefix.index.try. */
@@ -484,87 +521,110 @@ static long flight_index(const struct cjdns *cj, const struct bval *reply, size_
 	return (end && *end == '.' && i < n) ? (long)i : -1;
 }
 
-int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t window,
-		    struct verr *err)
+/* Match one received datagram to the request in flight it answers, if any. */
+static void take_reply(struct cjdns *cj, struct cjdns_req *reqs, struct flight *fl, size_t next,
+		       size_t *live, size_t *nlive, const char *bytes, size_t len, int flags)
 {
-	struct flight *fl = calloc(n ? n : 1, sizeof(*fl));
-	size_t next = 0, inflight = 0, left = n;
-	int ret = 0;
+	struct bval *reply = NULL;
+	long idx;
 
-	if (!fl)
-		return -ENOMEM;
-	if (!window)
-		window = 1;
-	ret = ensure_cookie(cj, err);
-	if (ret < 0)
-		goto out;
-	while (left) {
-		int64_t now = now_ms(), wait = cj->timeout_ms;
-		struct bval *reply = NULL;
-		long idx;
-		int rr;
-
-		/* Fill the window. */
-		while (inflight < window && next < n) {
-			ret = sign_one(cj, &reqs[next], &fl[next], next, err);
-			if (ret < 0) {
-				reqs[next].ret = ret;
-				fl[next].done = true;
-				left--;
-				next++;
-				ret = 0;
-				continue;
-			}
-			if (send_bytes(cj, fl[next].bytes, fl[next].len) < 0)
-				(void)0;	/* counted as lost: the deadline resends it */
-			fl[next].deadline = now + cj->timeout_ms;
-			fl[next].sent = true;
-			inflight++;
-			next++;
-		}
-		/* Resend or give up on what has timed out; find the next deadline. */
-		for (size_t i = 0; i < next; i++) {
-			struct flight *f = &fl[i];
-
-			if (f->done)
-				continue;
-			if (f->deadline <= now) {
-				if (++f->tries >= cj->tries) {
-					reqs[i].ret = -ETIMEDOUT;
-					f->done = true;
-					inflight--;
-					left--;
-					continue;
-				}
-				/* A new txid per try: a late first reply is then harmless. */
-				if (sign_one(cj, &reqs[i], f, i, err) == 0)
-					send_bytes(cj, f->bytes, f->len);
-				f->deadline = now + cj->timeout_ms;
-			}
-			if (f->deadline - now < wait)
-				wait = f->deadline - now;
-		}
-		if (!left)
-			break;
-		rr = recv_reply(cj, (int)wait, &reply);
-		if (rr == -EAGAIN || rr == -EBADMSG)
+	if ((flags & MSG_TRUNC) || len > REPLY_MAX || bencode_decode(bytes, len, &reply, NULL) < 0)
+		return;
+	idx = flight_index(cj, reply, next);
+	for (size_t j = 0; idx >= 0 && j < *nlive; j++) {
+		if (live[j] != (size_t)idx || !txid_is(reply, fl[idx].txid))
 			continue;
-		if (rr < 0) {
-			ret = transport_error(cj, "bulk", rr, err);
-			goto out;
-		}
-		idx = flight_index(cj, reply, next);
-		if (idx < 0 || fl[idx].done || !txid_is(reply, fl[idx].txid)) {
-			bval_free(reply);
-			continue;
-		}
 		reqs[idx].reply = reply;
 		reqs[idx].ret = reply_status(reqs[idx].fn, reply, reqs[idx].error,
 					     sizeof(reqs[idx].error), NULL);
-		fl[idx].done = true;
-		inflight--;
-		left--;
+		reply = NULL;
+		free(fl[idx].bytes);
+		fl[idx].bytes = NULL;
+		live[j] = live[--*nlive];
+		break;
 	}
+	bval_free(reply);	/* a stray, or a late reply to an earlier try */
+}
+
+/*
+ * live[] holds the indices of the requests in flight, at most window of
+ * them: every pass looks at those only, so a batch costs O(n * window).
+ */
+int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t window,
+		    struct verr *err)
+{
+	struct flight *fl = NULL;
+	struct burst *b = NULL;
+	size_t *live = NULL, nlive = 0, next = 0;
+	int ret;
+
+	if (!window)
+		window = 1;
+	fl = calloc(n ? n : 1, sizeof(*fl));
+	live = calloc(window, sizeof(*live));
+	b = calloc(1, sizeof(*b));
+	ret = -ENOMEM;
+	if (!fl || !live || !b)
+		goto out;
+	/*
+	 * 2 MiB of address space of which only what replies fill is touched;
+	 * mapped directly, so malloc neither keeps it nor grows the heap for it.
+	 */
+	b->slots = mmap(NULL, SLOTS_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b->slots == MAP_FAILED) {
+		b->slots = NULL;
+		goto out;
+	}
+	ret = ensure_cookie(cj, err);
+	if (ret < 0)
+		goto out;
+	while (next < n || nlive) {
+		int64_t now = now_ms(), wait = cj->timeout_ms;
+
+		for (; nlive < window && next < n && b->n < BURST; next++) {
+			reqs[next].ret = sign_one(cj, &reqs[next], &fl[next], next, now, NULL);
+			if (reqs[next].ret < 0)
+				continue;
+			burst_add(b, fl[next].bytes, fl[next].len);
+			live[nlive++] = next;
+		}
+		/* Resend or give up on what has timed out; find the next deadline. */
+		for (size_t j = 0; j < nlive;) {
+			struct flight *f = &fl[live[j]];
+
+			if (f->deadline <= now && b->n == BURST) {
+				wait = 0;	/* no room in this burst: resent on the next pass */
+				j++;
+				continue;
+			}
+			if (f->deadline <= now) {
+				if (++f->tries >= cj->tries ||
+				    sign_one(cj, &reqs[live[j]], f, live[j], now, NULL) < 0) {
+					reqs[live[j]].ret = -ETIMEDOUT;
+					live[j] = live[--nlive];
+					continue;
+				}
+				burst_add(b, f->bytes, f->len);
+			}
+			if (f->deadline - now < wait)
+				wait = f->deadline - now;
+			j++;
+		}
+		burst_send(cj, b);
+		if (!nlive)
+			continue;
+		/* More to send and room for it: only take what has come. */
+		ret = burst_recv(cj, b, next < n && nlive < window ? 0 : (int)wait);
+		if (ret < 0) {
+			ret = transport_error(cj, "bulk", ret, err);
+			goto out;
+		}
+		for (unsigned i = 0; i < b->n; i++)
+			take_reply(cj, reqs, fl, next, live, &nlive, b->iov[i].iov_base,
+				   b->m[i].msg_len, b->m[i].msg_hdr.msg_flags);
+		b->n = 0;
+	}
+	ret = 0;
 	for (size_t i = 0; i < n; i++)
 		if (reqs[i].ret == -ETIMEDOUT || reqs[i].ret == -EACCES) {
 			ret = reqs[i].ret == -ETIMEDOUT
@@ -574,9 +634,133 @@ int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t w
 			break;
 		}
 out:
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; fl && i < n; i++)
 		free(fl[i].bytes);
 	free(fl);
+	free(live);
+	if (b && b->slots)
+		munmap(b->slots, SLOTS_SIZE);
+	free(b);
+	return ret;
+}
+
+/* A copy of args (NULL: none) with page set. */
+static struct bval *page_args(const struct bval *args, int64_t page)
+{
+	struct bval *a = NULL;
+	char *enc = NULL;
+	size_t elen;
+
+	if (args ? bencode_encode(args, &enc, &elen) < 0 || bencode_decode(enc, elen, &a, NULL) < 0
+		 : !(a = bval_new_dict()))
+		a = NULL;
+	free(enc);
+	if (a && bval_dict_set(a, "page", bval_new_int(page)) < 0) {
+		bval_free(a);
+		a = NULL;
+	}
+	return a;
+}
+
+static bool more_pages(const struct bval *reply)
+{
+	int64_t more = 0;
+
+	return bval_dict_int(reply, "more", &more) == 0 && more == 1;
+}
+
+/*
+ * How many pages there are, when page 0 says: its "total" over the length
+ * of its list (peerStats: 6 peers a page). 0 when it does not say.
+ */
+static int64_t page_count(const struct bval *reply)
+{
+	int64_t total = 0, per = 0;
+
+	if (bval_dict_int(reply, "total", &total) < 0 || total <= 0)
+		return 0;
+	for (size_t i = 0; !per && reply->type == BVAL_DICT && i < reply->n; i++)
+		if (reply->items[i]->type == BVAL_LIST)
+			per = reply->items[i]->n;
+	if (per <= 0)
+		return 0;
+	return total / per + (total % per != 0);
+}
+
+/*
+ * Pages [*page, last) with PAGE_WINDOW requests in flight, handed to cb in
+ * order. *page ends past the last page handed over; *more tells whether
+ * that page said there are more.
+ */
+static int pages_in_flight(struct cjdns *cj, const char *fn, const struct bval *args,
+			   int64_t *page, int64_t last, cjdns_page_cb cb, void *arg, bool *more,
+			   struct verr *err)
+{
+	struct cjdns_req reqs[PAGE_WINDOW];
+	size_t m = 0;
+	int ret = 0;
+
+	while (ret == 0 && *more && *page < last) {
+		m = 0;
+		while (*page + (int64_t)m < last && m < PAGE_WINDOW) {
+			reqs[m] = (struct cjdns_req){ .fn = fn, .args = page_args(args, *page + m) };
+			if (!reqs[m++].args) {
+				ret = -ENOMEM;
+				break;
+			}
+		}
+		if (ret == 0)
+			ret = cjdns_call_many(cj, reqs, m, PAGE_WINDOW, err);
+		for (size_t i = 0; ret == 0 && *more && i < m; i++) {
+			if (reqs[i].ret < 0) {
+				ret = verr_set(err, reqs[i].ret, "%s: %s", fn, reqs[i].error[0]
+					       ? reqs[i].error : strerror(-reqs[i].ret));
+				break;
+			}
+			ret = cb(reqs[i].reply, arg);
+			*more = more_pages(reqs[i].reply);
+			(*page)++;
+		}
+		for (size_t i = 0; i < m; i++) {
+			bval_free(reqs[i].args);
+			bval_free(reqs[i].reply);
+		}
+	}
+	return ret;
+}
+
+/*
+ * Page after page while the reply says more=1. When page 0 tells how many
+ * there are, the rest are fetched PAGE_WINDOW at a time rather than one
+ * round trip each (a node with 1,000 peers has 167 pages of peerStats);
+ * pages that appear meanwhile are then fetched one by one.
+ */
+int cjdns_call_paged(struct cjdns *cj, const char *fn, const struct bval *args, cjdns_page_cb cb,
+		     void *arg, struct verr *err)
+{
+	struct bval *a = page_args(args, 0), *reply = NULL;
+	int64_t page = 1, last;
+	bool more;
+	int ret = -ENOMEM;
+
+	if (!a)
+		goto out;
+	ret = cjdns_call(cj, fn, a, &reply, err);
+	if (ret == 0)
+		ret = cb(reply, arg);
+	if (ret < 0)
+		goto out;
+	more = more_pages(reply);
+	last = page_count(reply);
+	ret = pages_in_flight(cj, fn, args, &page, last < MAX_PAGES ? last : MAX_PAGES, cb, arg,
+			      &more, err);
+	while (ret == 0 && more && page < MAX_PAGES)
+		ret = pages_in_flight(cj, fn, args, &page, page + 1, cb, arg, &more, err);
+	if (ret == 0 && more)
+		ret = verr_set(err, -EBADMSG, "%s: cjdns keeps saying there are more pages", fn);
+out:
+	bval_free(a);
+	bval_free(reply);
 	return ret;
 }
 

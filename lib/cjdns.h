@@ -58,6 +58,18 @@ struct cjdns_req {
 int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t window,
 		    struct verr *err);
 
+/*
+ * The datagram of one call (what cjdns_call sends): without a password
+ * {args, q: fn, txid}; with one {aq: fn, args, cookie, hash, q: "auth",
+ * txid}, where hash = hex sha256 of the request bytes with hash set to
+ * hex sha256(password || cookie). cjdns finds the hash in the raw bytes.
+ * Keys are written sorted, so the bytes are canonical bencode. args: a dict
+ * or NULL. -EMSGSIZE over CJDNS_MAX_REQUEST bytes. *out is malloc'd.
+ */
+int cjdns_encode_request(const char *password, const char *cookie, const char *fn,
+			 const struct bval *args, const char *txid, char **out, size_t *outlen,
+			 struct verr *err);
+
 /* Convenience wrappers used by several commands. */
 int cjdns_ping(struct cjdns *cj, struct verr *err);
 /* The node's public key (54 chars) and fc address (39 chars) via Core_nodeInfo. */

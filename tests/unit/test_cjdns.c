@@ -80,6 +80,48 @@ static void capture_hashes(void **state)
 	}
 }
 
+/*
+ * What visp sends is what the real client sent, byte for byte: decode each
+ * capture, rebuild it from its fn, args, cookie and txid, compare.
+ */
+static void requests_match_captures(void **state)
+{
+	for (size_t i = 0; i < sizeof(captured) / sizeof(captured[0]); i++) {
+		struct bval *v = NULL;
+		char *out = NULL;
+		size_t len = 0;
+
+		assert_int_equal(bencode_decode(captured[i], strlen(captured[i]), &v, NULL), 0);
+		assert_int_equal(cjdns_encode_request(PW, bval_dict_str(v, "cookie"),
+						      bval_dict_str(v, "aq"), bval_dict_get(v, "args"),
+						      bval_dict_str(v, "txid"), &out, &len, NULL), 0);
+		assert_int_equal(len, strlen(captured[i]));
+		assert_memory_equal(out, captured[i], len);
+		free(out);
+		bval_free(v);
+	}
+}
+
+/* Unauthenticated requests, and the 512-byte limit. */
+static void request_shapes(void **state)
+{
+	struct bval *args = bval_new_dict();
+	char *out = NULL, big[600];
+	size_t len = 0;
+	struct verr err = { 0 };
+
+	assert_int_equal(cjdns_encode_request(NULL, NULL, "ping", NULL, "t1", &out, &len, NULL), 0);
+	assert_string_equal(out, "d4:argsde1:q4:ping4:txid2:t1e");
+	free(out);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_int_equal(bval_dict_set(args, "k", bval_new_cstr(big)), 0);
+	assert_int_equal(cjdns_encode_request(PW, "1", "Foo_bar", args, "t", &out, &len, &err),
+			 -EMSGSIZE);
+	assert_non_null(strstr(err.msg, "512-byte"));
+	bval_free(args);
+}
+
 /* ---- a scripted fake cjdns ---- */
 
 struct fake {
@@ -92,6 +134,8 @@ struct fake {
 	int auth_fail_once;	/* first authenticated request: "Auth failed." */
 	int silent;
 	int pages;		/* paged function: this many pages */
+	int per_page;		/* ... each listing this many items, with a "total" (0: neither) */
+	int claimed_pages;	/* ... "total" as if there were this many pages (0: pages) */
 	/* counters */
 	int requests, bad_hash;
 	char last_fn[64];
@@ -171,6 +215,15 @@ static void *fake_main(void *arg)
 			bval_dict_set(reply, "page", bval_new_int(page));
 			if (page + 1 < f->pages)
 				bval_dict_set(reply, "more", bval_new_int(1));
+			if (f->per_page) {
+				struct bval *items = bval_new_list();
+				int claimed = f->claimed_pages ? f->claimed_pages : f->pages;
+
+				for (int i = 0; i < f->per_page; i++)
+					bval_list_append(items, bval_new_int(i));
+				bval_dict_set(reply, "items", items);
+				bval_dict_set(reply, "total", bval_new_int(claimed * f->per_page - 1));
+			}
 		} else if (!strcmp(fn, "Fails")) {
 			bval_dict_set(reply, "error", bval_new_cstr("connection not found"));
 		} else {
@@ -325,6 +378,47 @@ static void paged(void **state)
 	fake_stop(f);
 }
 
+/* Pages must reach the callback in order, whether fetched one by one or together. */
+static int in_order(const struct bval *reply, void *arg)
+{
+	int64_t page = -1;
+
+	bval_dict_int(reply, "page", &page);
+	if (page != *(int *)arg)
+		return -EPROTO;
+	(*(int *)arg)++;
+	return 0;
+}
+
+static void paged_in_flight(void **state)
+{
+	struct fake *f = fake_start();
+	struct cjdns *cj = client(f, PW);
+	struct verr err = { 0 };
+	int n = 0;
+
+	/* 167 pages of 6, as 1,000 peers; a few requests lost on the way. */
+	f->pages = 167;
+	f->per_page = 6;
+	f->drop_every = 13;
+	assert_int_equal(cjdns_call_paged(cj, "Paged", NULL, in_order, &n, &err), 0);
+	assert_int_equal(n, 167);
+	/* More pages than page 0 said: the rest come one by one. */
+	f->claimed_pages = 5;
+	f->pages = 9;
+	n = 0;
+	assert_int_equal(cjdns_call_paged(cj, "Paged", NULL, in_order, &n, &err), 0);
+	assert_int_equal(n, 9);
+	/* Fewer: the page that says no more is the last handed over. */
+	f->claimed_pages = 40;
+	f->pages = 3;
+	n = 0;
+	assert_int_equal(cjdns_call_paged(cj, "Paged", NULL, in_order, &n, &err), 0);
+	assert_int_equal(n, 3);
+	cjdns_close(cj);
+	fake_stop(f);
+}
+
 static void bulk(void **state)
 {
 	struct fake *f = fake_start();
@@ -381,11 +475,14 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(capture_hashes),
+		cmocka_unit_test(requests_match_captures),
+		cmocka_unit_test(request_shapes),
 		cmocka_unit_test(auth_and_cookie_reuse),
 		cmocka_unit_test(retries_and_strays),
 		cmocka_unit_test(auth_failed_then_fresh_cookie),
 		cmocka_unit_test(errors_reach_the_user),
 		cmocka_unit_test(paged),
+		cmocka_unit_test(paged_in_flight),
 		cmocka_unit_test(bulk),
 		cmocka_unit_test(silence_and_refusal),
 	};
