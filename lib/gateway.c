@@ -1,10 +1,14 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway.h"
 #include "json.h"
@@ -13,8 +17,6 @@
 
 /* Bulk admin calls: how many requests in flight at once. */
 #define SYNC_WINDOW 64
-/* Past the highest connection number we know, how far to look for strangers. */
-#define SCAN_SLACK 16
 
 struct gateway {
 	const struct visp_config *cfg;
@@ -263,27 +265,14 @@ int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struc
 
 /* ---- lease sync ---- */
 
-struct leases {
-	struct lease *v;
-	size_t n, cap;
-};
-
-static int collect(const struct lease *l, void *arg)
-{
-	struct leases *ls = arg;
-
-	if (ls->n == ls->cap) {
-		size_t cap = ls->cap ? ls->cap * 2 : 256;
-		struct lease *v = realloc(ls->v, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		ls->v = v;
-		ls->cap = cap;
-	}
-	ls->v[ls->n++] = *l;
-	return 0;
-}
+/*
+ * Leases are synced SYNC_CHUNK at a time, the requests of each step of a
+ * chunk kept in flight together: memory stays bounded whatever the store
+ * holds, and the pipeline drains only once per chunk.
+ */
+#define SYNC_CHUNK 256
+/* An unrecorded entry of a lease granted this recently may be a grant in progress. */
+#define GRANT_GRACE 30
 
 struct expire_ctx {
 	struct gateway *gw;
@@ -303,115 +292,112 @@ static int expire_one(const struct lease *l, void *arg)
 	return ret;
 }
 
-/* Free the requests of a bulk call. */
-static void free_reqs(struct cjdns_req *reqs, size_t n)
+/* The requests of one bulk call. */
+struct batch {
+	struct cjdns_req r[SYNC_CHUNK];
+	size_t idx[SYNC_CHUNK];		/* what each request is about (a lease, a number) */
+	size_t n;
+};
+
+static int batch_add(struct batch *b, const char *fn, struct bval *args, size_t idx)
 {
-	for (size_t i = 0; reqs && i < n; i++) {
-		bval_free(reqs[i].args);
-		bval_free(reqs[i].reply);
+	if (!args)
+		return -ENOMEM;
+	b->r[b->n] = (struct cjdns_req){ .fn = fn, .args = args };
+	b->idx[b->n++] = idx;
+	return 0;
+}
+
+static int batch_run(struct gateway *gw, struct batch *b, struct verr *err)
+{
+	return cjdns_call_many(gw->cj, b->r, b->n, SYNC_WINDOW, err);
+}
+
+static void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		bval_free(b->r[i].args);
+		bval_free(b->r[i].reply);
 	}
-	free(reqs);
+	b->n = 0;
+}
+
+/* Connection numbers of this cjdroute that belong to current leases. */
+struct conns {
+	int64_t *v;
+	size_t n, cap;
+};
+
+static int conns_add(struct conns *c, int64_t conn)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 1024;
+		int64_t *v = realloc(c->v, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n++] = conn;
+	return 0;
 }
 
 /*
- * Which current leases are in place? One showConnection per lease, many in
- * flight: IpTunnel_listConnections cannot be used, it aborts cjdroute once
- * its reply passes 64 KiB (about 9,000 entries).
+ * Bring one chunk of current leases in line: which are in place (one
+ * showConnection each; IpTunnel_listConnections cannot be used, it aborts
+ * cjdroute once its reply passes 64 KiB, about 9,000 entries), remove the
+ * wrong entries of this run (a duplicate would shadow the new one), allow
+ * what is missing, and record the new numbers in one transaction.
  */
-static int verify_in_place(struct gateway *gw, struct lease **cur, size_t n, bool *ok,
-			   struct verr *err)
+static int sync_chunk(struct gateway *gw, struct lease *v, size_t n, struct batch *b,
+		      struct conns *ours, struct sync_report *rep, struct verr *err)
 {
-	struct cjdns_req *reqs = calloc(n ? n : 1, sizeof(*reqs));
-	size_t m = 0;
-	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-	int ret = -ENOMEM;
+	struct leasedb_conn rec[SYNC_CHUNK];
+	bool ok[SYNC_CHUNK] = { false };
+	size_t nrec = 0;
+	int ret = 0;
 
-	if (!reqs || !idx)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		ok[i] = false;
-		if (cur[i]->conn < 0 || cur[i]->conn_pid != gw->pid)
-			continue;
-		reqs[m].fn = "IpTunnel_showConnection";
-		reqs[m].args = conn_args(cur[i]->conn);
-		if (!reqs[m].args)
-			goto out;
-		idx[m++] = i;
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (v[i].conn >= 0 && v[i].conn_pid == gw->pid)
+			ret = batch_add(b, "IpTunnel_showConnection", conn_args(v[i].conn), i);
+	if (ret == 0)
+		ret = batch_run(gw, b, err);
+	for (size_t j = 0; ret == 0 && j < b->n; j++)
+		ok[b->idx[j]] = b->r[j].ret == 0 && entry_matches(b->r[j].reply, &v[b->idx[j]]);
+	batch_clear(b);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (!ok[i] && v[i].conn >= 0 && v[i].conn_pid == gw->pid)
+			ret = batch_add(b, "IpTunnel_removeConnection", conn_args(v[i].conn), i);
+	if (ret == 0)
+		ret = batch_run(gw, b, err);
+	batch_clear(b);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		if (ok[i]) {
+			rep->checked++;
+			ret = conns_add(ours, v[i].conn);
+		} else {
+			ret = batch_add(b, "IpTunnel_allowConnection", allow_args(gw, &v[i]), i);
+		}
 	}
-	ret = cjdns_call_many(gw->cj, reqs, m, SYNC_WINDOW, err);
-	if (ret < 0)
-		goto out;
-	for (size_t j = 0; j < m; j++)
-		ok[idx[j]] = reqs[j].ret == 0 && entry_matches(reqs[j].reply, cur[idx[j]]);
-out:
-	free_reqs(reqs, m);
-	free(idx);
-	return ret;
-}
-
-/* Allow every lease that is not in place, many requests in flight. */
-static int add_missing(struct gateway *gw, struct lease **cur, size_t n, const bool *ok,
-		       struct sync_report *rep, struct verr *err)
-{
-	struct cjdns_req *reqs = calloc(n ? n : 1, sizeof(*reqs));
-	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
-	size_t m = 0;
-	int ret = -ENOMEM;
-
-	if (!reqs || !idx)
-		goto out;
-	/* Wrong entries of this run go first: a duplicate would shadow the new one. */
-	for (size_t i = 0; i < n; i++) {
-		if (ok[i] || cur[i]->conn < 0 || cur[i]->conn_pid != gw->pid)
-			continue;
-		reqs[m].fn = "IpTunnel_removeConnection";
-		if (!(reqs[m].args = conn_args(cur[i]->conn)))
-			goto out;
-		m++;
-	}
-	ret = cjdns_call_many(gw->cj, reqs, m, SYNC_WINDOW, err);
-	if (ret < 0)
-		goto out;
-	free_reqs(reqs, m);
-	reqs = calloc(n ? n : 1, sizeof(*reqs));
-	m = 0;
-	ret = -ENOMEM;
-	if (!reqs)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		if (ok[i])
-			continue;
-		reqs[m].fn = "IpTunnel_allowConnection";
-		if (!(reqs[m].args = allow_args(gw, cur[i])))
-			goto out;
-		idx[m++] = i;
-	}
-	ret = cjdns_call_many(gw->cj, reqs, m, SYNC_WINDOW, err);
-	if (ret < 0)
-		goto out;
-	for (size_t j = 0; j < m; j++) {
-		struct lease *l = cur[idx[j]];
+	if (ret == 0)
+		ret = batch_run(gw, b, err);
+	for (size_t j = 0; ret == 0 && j < b->n; j++) {
 		int64_t conn;
 
-		if (reqs[j].ret < 0 || bval_dict_int(reqs[j].reply, "connection", &conn) < 0 ||
-		    leasedb_set_conn(gw->db, l->key, conn, gw->pid, NULL) < 0) {
+		if (b->r[j].ret < 0 || bval_dict_int(b->r[j].reply, "connection", &conn) < 0) {
 			rep->failed++;
 			continue;
 		}
-		l->conn = conn;
-		l->conn_pid = gw->pid;
-		rep->added++;
+		rec[nrec++] = (struct leasedb_conn){ v[b->idx[j]].key, conn, gw->pid };
+		ret = conns_add(ours, conn);
 	}
-	ret = 0;
-out:
-	free_reqs(reqs, m);
-	free(idx);
+	batch_clear(b);
+	if (ret == 0)
+		ret = leasedb_set_conns(gw->db, rec, nrec, NULL, err);
+	if (ret == 0)
+		rep->added += nrec;
 	return ret;
-}
-
-static int cmp_key(const void *a, const void *b)
-{
-	return strcmp((*(struct lease *const *)a)->key, (*(struct lease *const *)b)->key);
 }
 
 static int cmp_conn(const void *a, const void *b)
@@ -421,98 +407,129 @@ static int cmp_conn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
- * Find entries visp did not make, and duplicates of our keys, without
- * IpTunnel_listConnections: connection numbers rise and are never reused,
- * so look at every number up to the highest we know plus a little, skipping
- * our own. A duplicate for one of our keys is removed (it would shadow the
- * right entry); anything else is counted and left alone.
- */
-static int scan_strangers(struct gateway *gw, struct lease **cur, size_t n,
+/* What the entries found by one batch of showConnections are. */
+static int sort_strangers(struct gateway *gw, struct batch *b, struct batch *rm,
 			  struct sync_report *rep, struct verr *err)
 {
-	int64_t *ours = calloc(n ? n : 1, sizeof(*ours)), top = -1;
-	struct lease **bykey = calloc(n ? n : 1, sizeof(*bykey));
-	struct cjdns_req *reqs = NULL, *rm = NULL;
-	size_t nours = 0, m = 0, nrm = 0;
-	int ret = -ENOMEM;
+	int64_t now = time(NULL);
+	int ret = 0;
 
-	if (!ours || !bykey)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		bykey[i] = cur[i];
-		if (cur[i]->conn >= 0 && cur[i]->conn_pid == gw->pid) {
-			ours[nours++] = cur[i]->conn;
-			if (cur[i]->conn > top)
-				top = cur[i]->conn;
-		}
-	}
-	qsort(ours, nours, sizeof(*ours), cmp_conn);
-	qsort(bykey, n, sizeof(*bykey), cmp_key);
-	reqs = calloc(top + 1 + SCAN_SLACK - nours, sizeof(*reqs));
-	rm = calloc(top + 1 + SCAN_SLACK, sizeof(*rm));
-	if (!reqs || !rm)
-		goto out;
-	for (int64_t c = 0, k = 0; c <= top + SCAN_SLACK; c++) {
-		while ((size_t)k < nours && ours[k] < c)
-			k++;
-		if ((size_t)k < nours && ours[k] == c)
-			continue;
-		reqs[m].fn = "IpTunnel_showConnection";
-		if (!(reqs[m++].args = conn_args(c)))
-			goto out;
-	}
-	ret = cjdns_call_many(gw->cj, reqs, m, SYNC_WINDOW, err);
-	if (ret < 0)
-		goto out;
-	for (size_t j = 0; j < m; j++) {
-		const char *key;
-		struct lease probe, *pp = &probe, **hit;
-		int64_t outgoing = 0, conn = 0;
+	for (size_t j = 0; ret == 0 && j < b->n; j++) {
+		const char *key = bval_dict_str(b->r[j].reply, "key");
+		int64_t outgoing = 0;
+		struct lease l;
 
-		if (reqs[j].ret < 0)
+		if (b->r[j].ret < 0)
 			continue;	/* not found: a removed number */
-		key = bval_dict_str(reqs[j].reply, "key");
-		bval_dict_int(reqs[j].reply, "outgoing", &outgoing);
-		bval_dict_int(reqs[j].args, "connection", &conn);
+		bval_dict_int(b->r[j].reply, "outgoing", &outgoing);
 		if (!key || outgoing)
 			continue;	/* this node's own connectTo: not a lease */
-		snprintf(probe.key, sizeof(probe.key), "%s", key);
-		hit = bsearch(&pp, bykey, n, sizeof(*bykey), cmp_key);
-		if (!hit) {
+		ret = leasedb_get(gw->db, key, &l, NULL);
+		if (ret == -ENOENT || ret == -EINVAL) {
 			rep->foreign++;
+			ret = 0;
 			continue;
 		}
-		rm[nrm].fn = "IpTunnel_removeConnection";
-		if (!(rm[nrm++].args = conn_args(conn)))
-			goto out;
+		if (ret < 0) {
+			verr_set(err, ret, "lease store: cannot look up %s", key);
+			break;
+		}
+		if (l.conn == (int64_t)b->idx[j] && l.conn_pid == gw->pid)
+			continue;	/* granted while we scanned */
+		/*
+		 * A lease request between its allowConnection and the recording
+		 * of the number: the next sync removes the entry if it is stale.
+		 */
+		if (lease_is_current(&l, now) && l.expires - gw->cfg->lease_time > now - GRANT_GRACE)
+			continue;
+		ret = batch_add(rm, "IpTunnel_removeConnection", conn_args(b->idx[j]), b->idx[j]);
 	}
-	ret = cjdns_call_many(gw->cj, rm, nrm, SYNC_WINDOW, err);
-	if (ret < 0)
-		goto out;
-	for (size_t j = 0; j < nrm; j++)
-		rep->removed_dups += rm[j].ret == 0;
-	ret = 0;
-out:
-	free_reqs(reqs, m);
-	free_reqs(rm, nrm);
-	free(ours);
-	free(bykey);
+	if (ret == 0)
+		ret = batch_run(gw, rm, err);
+	for (size_t j = 0; ret == 0 && j < rm->n; j++)
+		rep->removed_dups += rm->r[j].ret == 0;
+	batch_clear(b);
+	batch_clear(rm);
 	return ret;
+}
+
+/*
+ * Find the entries visp did not make and the stale ones it did, without
+ * IpTunnel_listConnections: connection numbers rise and are never reused,
+ * so look at every number up to the highest we know plus a little, but
+ * ours. An entry for a key the store knows (a duplicate, a revoked lease
+ * whose number was lost in a crash) is removed: it would shadow the right
+ * entry or keep a revoked client connected. Anything else is counted and
+ * left alone.
+ */
+#define SCAN_SLACK 16
+
+static int scan_strangers(struct gateway *gw, struct conns *ours, struct batch *b,
+			  struct batch *rm, struct sync_report *rep, struct verr *err)
+{
+	int64_t top = -1;
+	size_t k = 0;
+	int ret = 0;
+
+	qsort(ours->v, ours->n, sizeof(*ours->v), cmp_conn);
+	if (ours->n)
+		top = ours->v[ours->n - 1];
+	for (int64_t c = 0; ret == 0 && c <= top + SCAN_SLACK; c++) {
+		while (k < ours->n && ours->v[k] < c)
+			k++;
+		if (k < ours->n && ours->v[k] == c)
+			continue;
+		ret = batch_add(b, "IpTunnel_showConnection", conn_args(c), (size_t)c);
+		if (ret == 0 && b->n == SYNC_CHUNK) {
+			ret = batch_run(gw, b, err);
+			if (ret == 0)
+				ret = sort_strangers(gw, b, rm, rep, err);
+		}
+	}
+	if (ret == 0 && b->n) {
+		ret = batch_run(gw, b, err);
+		if (ret == 0)
+			ret = sort_strangers(gw, b, rm, rep, err);
+	}
+	return ret;
+}
+
+/*
+ * One sync at a time (a timer's, tunnel up's, an operator's): two would
+ * each allow what the other is allowing, and take the other's fresh
+ * entries for strangers.
+ */
+static int sync_lock(struct gateway *gw, int *fd, struct verr *err)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/sync.lock", gw->cfg->state_dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+	while (flock(*fd, LOCK_EX) < 0)
+		if (errno != EINTR)
+			return verr_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));
+	return 0;
 }
 
 int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
 {
 	struct expire_ctx ec = { .gw = gw, .rep = rep };
-	struct leases all = { 0 };
-	struct lease **cur = NULL;
+	struct batch *b = calloc(2, sizeof(*b));
+	struct lease *v = calloc(SYNC_CHUNK, sizeof(*v));
+	struct conns ours = { 0 };
 	int64_t now = time(NULL);
-	char last[32] = "", pidstr[32];
-	bool *ok = NULL;
-	size_t n = 0;
-	int ret;
+	char last[32] = "", pidstr[32], after[LEASEDB_KEY_MAX + 1] = "";
+	size_t n = SYNC_CHUNK;
+	int lockfd = -1, ret = -ENOMEM;
 
 	memset(rep, 0, sizeof(*rep));
+	if (!b || !v)
+		goto out;
+	ret = sync_lock(gw, &lockfd, err);
+	if (ret < 0)
+		goto out;
 	/* A store that is not consistent must not be pushed into cjdns. */
 	ret = leasedb_check(gw->db, NULL, now, err);
 	if (ret < 0)
@@ -524,38 +541,30 @@ int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
 	if (leasedb_meta_get(gw->db, "cjdns_pid", last, sizeof(last), NULL) == 0)
 		rep->restarted = strcmp(last, pidstr) != 0;
 	ret = leasedb_expire(gw->db, now, expire_one, &ec, NULL, err);
-	if (ret < 0)
-		goto out;
-	ret = leasedb_foreach(gw->db, collect, &all, err);
-	if (ret < 0)
-		goto out;
-	cur = calloc(all.n ? all.n : 1, sizeof(*cur));
-	ok = calloc(all.n ? all.n : 1, sizeof(*ok));
-	if (!cur || !ok) {
-		ret = -ENOMEM;
-		goto out;
+	/* Page after page, each starting past the last key of the one before. */
+	while (ret == 0 && n == SYNC_CHUNK) {
+		ret = leasedb_current_page(gw->db, after, now, v, SYNC_CHUNK, &n, err);
+		if (ret == 0)
+			ret = sync_chunk(gw, v, n, &b[0], &ours, rep, err);
+		if (n)
+			snprintf(after, sizeof(after), "%s", v[n - 1].key);
 	}
-	for (size_t i = 0; i < all.n; i++)
-		if (lease_is_current(&all.v[i], now))
-			cur[n++] = &all.v[i];
-	ret = verify_in_place(gw, cur, n, ok, err);
-	if (ret < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++)
-		rep->checked += ok[i];
-	ret = add_missing(gw, cur, n, ok, rep, err);
-	if (ret < 0)
-		goto out;
-	ret = scan_strangers(gw, cur, n, rep, err);
-	if (ret < 0)
-		goto out;
-	ret = leasedb_meta_set(gw->db, "cjdns_pid", pidstr, err);
+	if (ret == 0)
+		ret = scan_strangers(gw, &ours, &b[0], &b[1], rep, err);
+	if (ret == 0)
+		ret = leasedb_meta_set(gw->db, "cjdns_pid", pidstr, err);
 	if (ret == 0 && rep->failed)
 		ret = verr_set(err, -EIO, "%ld lease(s) could not be applied to cjdns", rep->failed);
 out:
-	free(all.v);
-	free(cur);
-	free(ok);
+	if (b) {
+		batch_clear(&b[0]);
+		batch_clear(&b[1]);
+	}
+	free(b);
+	free(v);
+	free(ours.v);
+	if (lockfd >= 0)
+		close(lockfd);	/* and the lock goes with it */
 	return ret;
 }
 

@@ -113,6 +113,14 @@ typedef int (*leasedb_cb)(const struct lease *l, void *arg);
 int leasedb_foreach(struct leasedb *db, leasedb_cb cb, void *arg, struct verr *err);
 
 /*
+ * A walk over the current leases in bounded memory: up to max of them whose
+ * key sorts after `after` ("" to start), in key order, into v; fewer than
+ * max means the walk is over. Each page is its own snapshot.
+ */
+int leasedb_current_page(struct leasedb *db, const char *after, int64_t now, struct lease *v,
+			 size_t max, size_t *n, struct verr *err);
+
+/*
  * Mark the leases past their expiry inactive, then call cb (may be NULL) for
  * each non-current row that still has a cjdns connection recorded (expired
  * or revoked): when cb returns 0 the connection is cleared from the row, so
