@@ -8,13 +8,22 @@
 #include "json.h"
 #include "netlink.h"
 
+/* Pins go out of one or two interfaces: one lookup each, not one per pin. */
 static const char *dev_name(int ifindex, char buf[IFNAMSIZ])
 {
+	static int last;
+	static char name[IFNAMSIZ];
 	struct netlink_link l;
 
-	if (!ifindex || netlink_link_by_index(ifindex, &l, NULL) < 0)
+	if (!ifindex)
 		return "?";
-	snprintf(buf, IFNAMSIZ, "%s", l.name);
+	if (ifindex != last) {
+		if (netlink_link_by_index(ifindex, &l, NULL) < 0)
+			return "?";
+		last = ifindex;
+		snprintf(name, sizeof(name), "%s", l.name);
+	}
+	snprintf(buf, IFNAMSIZ, "%s", name);
 	return buf;
 }
 

@@ -14,23 +14,28 @@
 #include <netlink/route/neighbour.h>
 #include <netlink/route/route.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "dl.h"
 #include "netlink.h"
 
 /* Loaded when the first socket is opened (dl.h): lease commands need none. */
 #define NL_SYMS(X)								\
-	X(nl_addr_build) X(nl_addr_get_binary_addr) X(nl_addr_get_family)	\
-	X(nl_addr_get_len) X(nl_addr_get_prefixlen) X(nl_addr_put)		\
-	X(nl_addr_set_prefixlen) X(nl_cache_free) X(nl_cache_get_first)		\
-	X(nl_cache_get_next) X(nl_connect) X(nl_geterror)			\
-	X(nl_recvmsgs_default) X(nl_send_simple) X(nl_socket_alloc)		\
-	X(nl_socket_free) X(nl_socket_modify_cb) X(nl_socket_modify_err_cb)	\
-	X(nlmsg_hdr) X(rtnl_addr_add) X(rtnl_addr_alloc)			\
-	X(rtnl_addr_alloc_cache) X(rtnl_addr_delete)				\
-	X(rtnl_addr_get_family) X(rtnl_addr_get_ifindex)			\
-	X(rtnl_addr_get_local) X(rtnl_addr_get_prefixlen) X(rtnl_addr_put)	\
+	X(nl_addr_build) X(nl_addr_get_binary_addr)				\
+	X(nl_addr_get_family) X(nl_addr_get_len)				\
+	X(nl_addr_get_prefixlen) X(nl_addr_put) X(nl_addr_set_prefixlen)	\
+	X(nl_cache_free) X(nl_cache_get_first) X(nl_cache_get_next)		\
+	X(nl_connect) X(nl_geterror) X(nl_recvmsgs_default)			\
+	X(nl_send_simple) X(nl_sendto) X(nl_socket_alloc)			\
+	X(nl_socket_disable_seq_check) X(nl_socket_free)			\
+	X(nl_socket_modify_cb) X(nl_socket_modify_err_cb)			\
+	X(nl_socket_set_buffer_size) X(nlmsg_free) X(nlmsg_hdr)			\
+	X(rtnl_addr_add) X(rtnl_addr_alloc) X(rtnl_addr_alloc_cache)		\
+	X(rtnl_addr_delete) X(rtnl_addr_get_family)				\
+	X(rtnl_addr_get_ifindex) X(rtnl_addr_get_local)				\
+	X(rtnl_addr_get_prefixlen) X(rtnl_addr_put)				\
 	X(rtnl_addr_set_family) X(rtnl_addr_set_flags)				\
 	X(rtnl_addr_set_ifindex) X(rtnl_addr_set_local)				\
 	X(rtnl_addr_set_prefixlen) X(rtnl_link_get_flags)			\
@@ -41,18 +46,18 @@
 	X(rtnl_neigh_get_flags) X(rtnl_neigh_get_ifindex)			\
 	X(rtnl_neigh_parse) X(rtnl_neigh_put) X(rtnl_neigh_set_dst)		\
 	X(rtnl_neigh_set_family) X(rtnl_neigh_set_flags)			\
-	X(rtnl_neigh_set_ifindex) X(rtnl_neigh_set_state) X(rtnl_route_add)	\
+	X(rtnl_neigh_set_ifindex) X(rtnl_neigh_set_state)			\
 	X(rtnl_route_add_nexthop) X(rtnl_route_alloc)				\
-	X(rtnl_route_alloc_cache) X(rtnl_route_delete)				\
-	X(rtnl_route_get_dst) X(rtnl_route_get_family)				\
-	X(rtnl_route_get_nnexthops) X(rtnl_route_get_priority)			\
-	X(rtnl_route_get_protocol) X(rtnl_route_get_scope)			\
-	X(rtnl_route_get_table) X(rtnl_route_get_type)				\
-	X(rtnl_route_nexthop_n) X(rtnl_route_nh_alloc)				\
-	X(rtnl_route_nh_free) X(rtnl_route_nh_get_gateway)			\
-	X(rtnl_route_nh_get_ifindex) X(rtnl_route_nh_set_gateway)		\
-	X(rtnl_route_nh_set_ifindex) X(rtnl_route_put)				\
-	X(rtnl_route_set_dst) X(rtnl_route_set_family)				\
+	X(rtnl_route_alloc_cache) X(rtnl_route_build_add_request)		\
+	X(rtnl_route_build_del_request) X(rtnl_route_get_dst)			\
+	X(rtnl_route_get_family) X(rtnl_route_get_nnexthops)			\
+	X(rtnl_route_get_priority) X(rtnl_route_get_protocol)			\
+	X(rtnl_route_get_scope) X(rtnl_route_get_table)				\
+	X(rtnl_route_get_type) X(rtnl_route_nexthop_n)				\
+	X(rtnl_route_nh_alloc) X(rtnl_route_nh_free)				\
+	X(rtnl_route_nh_get_gateway) X(rtnl_route_nh_get_ifindex)		\
+	X(rtnl_route_nh_set_gateway) X(rtnl_route_nh_set_ifindex)		\
+	X(rtnl_route_put) X(rtnl_route_set_dst) X(rtnl_route_set_family)	\
 	X(rtnl_route_set_priority) X(rtnl_route_set_protocol)			\
 	X(rtnl_route_set_scope) X(rtnl_route_set_table)				\
 	X(rtnl_route_set_type)
@@ -443,89 +448,180 @@ int netlink_routes_by_proto(int family, int proto, netlink_route_cb cb, void *ar
 	return walk_routes(family, proto, cb, arg, err);
 }
 
-static int route_change(const struct netlink_route *r, bool add, struct verr *err)
+/* The libnl object of r, as an add (with scope) or a delete wants it; NULL when out of memory. */
+static struct rtnl_route *route_obj(const struct netlink_route *r, bool add)
 {
-	struct rtnl_route *rt = NULL;
+	struct rtnl_route *rt = sym_rtnl_route_alloc();
 	struct rtnl_nexthop *nh = NULL;
-	struct nl_addr *dst = NULL, *gw = NULL;
-	char dbuf[CIDR_STRLEN];
-	struct nls s = { 0 };
-	int ret;
+	struct nl_addr *dst = cidr_to_nl(&r->dst), *gw = NULL;
+	bool ok = rt && dst;
 
-	ret = nls_open(&s, err);
-	if (ret < 0)
-		goto out;
-	rt = sym_rtnl_route_alloc();
-	dst = cidr_to_nl(&r->dst);
-	if (!rt || !dst) {
-		ret = verr_set(err, -ENOMEM, "out of memory");
-		goto out;
+	if (ok) {
+		sym_rtnl_route_set_family(rt, r->dst.family);
+		sym_rtnl_route_set_dst(rt, dst);
+		sym_rtnl_route_set_table(rt, r->table ? r->table : RT_TABLE_MAIN);
+		sym_rtnl_route_set_type(rt, r->type ? r->type : RTN_UNICAST);
+		if (r->protocol)
+			sym_rtnl_route_set_protocol(rt, r->protocol);
+		if (r->metric)
+			sym_rtnl_route_set_priority(rt, r->metric);
+		if (add)
+			sym_rtnl_route_set_scope(rt, r->scope ? r->scope : r->has_gateway
+						 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
 	}
-	sym_rtnl_route_set_family(rt, r->dst.family);
-	sym_rtnl_route_set_dst(rt, dst);
-	sym_rtnl_route_set_table(rt, r->table ? r->table : RT_TABLE_MAIN);
-	sym_rtnl_route_set_type(rt, r->type ? r->type : RTN_UNICAST);
-	if (r->protocol)
-		sym_rtnl_route_set_protocol(rt, r->protocol);
-	if (r->metric)
-		sym_rtnl_route_set_priority(rt, r->metric);
-	if (add)
-		sym_rtnl_route_set_scope(rt, r->scope ? r->scope :
-				     r->has_gateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK);
-	if (r->ifindex || r->has_gateway) {
+	if (ok && (r->ifindex || r->has_gateway)) {
 		nh = sym_rtnl_route_nh_alloc();
-		if (!nh) {
-			ret = verr_set(err, -ENOMEM, "out of memory");
-			goto out;
-		}
-		if (r->ifindex)
-			sym_rtnl_route_nh_set_ifindex(nh, r->ifindex);
-		if (r->has_gateway) {
+		if (r->has_gateway)
 			gw = sym_nl_addr_build(r->gateway.family, r->gateway.addr,
-					   cidr_bits(&r->gateway) / 8);
-			if (!gw) {
-				sym_rtnl_route_nh_free(nh);
-				ret = verr_set(err, -ENOMEM, "out of memory");
-				goto out;
-			}
+					       cidr_bits(&r->gateway) / 8);
+		ok = nh && (gw || !r->has_gateway);
+		if (ok && r->ifindex)
+			sym_rtnl_route_nh_set_ifindex(nh, r->ifindex);
+		if (ok && gw)
 			sym_rtnl_route_nh_set_gateway(nh, gw);
-		}
-		sym_rtnl_route_add_nexthop(rt, nh);	/* the route owns it now */
+		if (ok)
+			sym_rtnl_route_add_nexthop(rt, nh);	/* the route owns it now */
+		else if (nh)
+			sym_rtnl_route_nh_free(nh);
 	}
-	if (add)
-		ret = sym_rtnl_route_add(s.sk, rt, NLM_F_REPLACE);
-	else
-		ret = sym_rtnl_route_delete(s.sk, rt, 0);
-	if (ret < 0) {
-		ret = nls_errno(&s, ret);
-		if (!add && (ret == -ESRCH || ret == -ENOENT || ret == -ENODEV)) {
-			ret = 0;
-			goto out;
-		}
-		verr_set(err, ret, "cannot %s route %s: %s", add ? "add" : "delete",
-			 cidr_format(&r->dst, true, dbuf, sizeof(dbuf)), nls_strerror(&s, ret));
-		goto out;
-	}
-	ret = 0;
-out:
 	if (gw)
 		sym_nl_addr_put(gw);
 	if (dst)
 		sym_nl_addr_put(dst);
-	if (rt)
+	if (!ok && rt) {
 		sym_rtnl_route_put(rt);
+		rt = NULL;
+	}
+	return rt;
+}
+
+/* Replies to a batch: which requests failed, and how. */
+struct acks {
+	unsigned base;		/* sequence number of request 0 */
+	size_t n, answered;
+	int *errs;		/* per request: 0 or the kernel's negative errno */
+};
+
+static int on_ack(struct nl_msg *msg, void *arg)
+{
+	struct acks *a = arg;
+	unsigned i = sym_nlmsg_hdr(msg)->nlmsg_seq - a->base;
+
+	if (i < a->n)
+		a->answered++;
+	return NL_OK;
+}
+
+static int on_batch_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
+{
+	struct acks *a = arg;
+	unsigned i = e->msg.nlmsg_seq - a->base;
+
+	if (i < a->n) {
+		a->errs[i] = e->error;
+		a->answered++;
+	}
+	return NL_OK;
+}
+
+/* Bytes of requests sent per system call: well under the socket's buffers. */
+#define BATCH_BYTES 32768
+
+/*
+ * Send many route requests in few system calls (the kernel takes a buffer
+ * of netlink messages and answers each), then collect every answer, so
+ * that 1,000 pins cost a handful of syscalls instead of 2,000. The order
+ * is kept: a delete followed by an add of the same route works.
+ */
+int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct verr *err)
+{
+	struct acks a = { .n = n };
+	char *buf = malloc(BATCH_BYTES), dbuf[CIDR_STRLEN];
+	size_t len = 0, sent = 0;
+	struct nls s = { 0 };
+	int ret;
+
+	a.errs = calloc(n ? n : 1, sizeof(*a.errs));
+	if (!buf || !a.errs) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	ret = nls_open(&s, err);
+	if (ret < 0)
+		goto out;
+	sym_nl_socket_disable_seq_check(s.sk);
+	sym_nl_socket_set_buffer_size(s.sk, 0, 1 << 20);	/* room for every answer */
+	sym_nl_socket_modify_cb(s.sk, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &a);
+	sym_nl_socket_modify_err_cb(s.sk, NL_CB_CUSTOM, on_batch_error, &a);
+	a.base = (unsigned)time(NULL) << 12;
+	for (size_t i = 0; i <= n && ret == 0; i++) {
+		struct rtnl_route *rt = NULL;
+		struct nl_msg *msg = NULL;
+		struct nlmsghdr *h = NULL;
+		int r;
+
+		if (i < n) {
+			rt = route_obj(ops[i].route, ops[i].add);
+			if (!rt || (ops[i].add ? sym_rtnl_route_build_add_request(
+						 rt, NLM_F_CREATE | NLM_F_REPLACE, &msg)
+					       : sym_rtnl_route_build_del_request(rt, 0, &msg)) < 0)
+				ret = verr_set(err, -ENOMEM, "out of memory");
+			if (rt)
+				sym_rtnl_route_put(rt);
+			if (ret < 0)
+				break;
+			h = sym_nlmsg_hdr(msg);
+			h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
+			h->nlmsg_seq = a.base + i;
+		}
+		/* Flush when full or at the end, then take the answers to what went. */
+		if (i == n || len + NLMSG_ALIGN(h->nlmsg_len) > BATCH_BYTES) {
+			if (len && (r = sym_nl_sendto(s.sk, buf, len)) < 0)
+				ret = verr_set(err, nls_errno(&s, r), "cannot send to rtnetlink: %s",
+					       nls_strerror(&s, r));
+			len = 0;
+			while (ret == 0 && a.answered < sent)
+				if ((r = sym_nl_recvmsgs_default(s.sk)) < 0)
+					ret = verr_set(err, nls_errno(&s, r), "rtnetlink: %s",
+						       nls_strerror(&s, r));
+		}
+		if (i < n && ret == 0) {
+			memcpy(buf + len, h, h->nlmsg_len);
+			len += NLMSG_ALIGN(h->nlmsg_len);
+			sent++;
+		}
+		if (msg)
+			sym_nlmsg_free(msg);
+	}
+	/* The first request the kernel refused (deleting what is not there is fine). */
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		int e = a.errs[i];
+
+		if (!e || (!ops[i].add && (e == -ESRCH || e == -ENOENT || e == -ENODEV)))
+			continue;
+		ret = verr_set(err, e, "cannot %s route %s: %s", ops[i].add ? "add" : "delete",
+			       cidr_format(&ops[i].route->dst, true, dbuf, sizeof(dbuf)),
+			       strerror(-e));
+	}
+out:
 	nls_close(&s);
+	free(a.errs);
+	free(buf);
 	return ret;
 }
 
 int netlink_route_replace(const struct netlink_route *r, struct verr *err)
 {
-	return route_change(r, true, err);
+	struct netlink_route_op op = { .route = r, .add = true };
+
+	return netlink_routes_change(&op, 1, err);
 }
 
 int netlink_route_delete(const struct netlink_route *r, struct verr *err)
 {
-	return route_change(r, false, err);
+	struct netlink_route_op op = { .route = r, .add = false };
+
+	return netlink_routes_change(&op, 1, err);
 }
 
 struct dflt {

@@ -78,6 +78,17 @@ int netlink_route_replace(const struct netlink_route *r, struct verr *err);
  */
 int netlink_route_delete(const struct netlink_route *r, struct verr *err);
 /*
+ * Many changes in a few system calls, in order: add means add-or-replace
+ * (netlink_route_replace), else delete (netlink_route_delete, a route that
+ * is not there being no error). Every change is tried; the first refused
+ * one is reported.
+ */
+struct netlink_route_op {
+	const struct netlink_route *route;
+	bool add;
+};
+int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct verr *err);
+/*
  * The main table's default route of family with the lowest metric: its
  * interface and gateway (gateway->family is 0 when it has none; gateway may
  * be NULL). -ENOENT when there is no default route.

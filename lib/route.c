@@ -241,32 +241,27 @@ out:
 
 int route_pin_apply(const struct pin *plan, size_t n, int *changed, struct verr *err)
 {
-	int ret = 0, count = 0;
+	/* A replace is a delete of the old pin and an add: two changes at most per pin. */
+	struct netlink_route_op *ops = calloc(2 * n + 1, sizeof(*ops));
+	size_t nops = 0;
+	int ret, count = 0;
 
-	for (size_t i = 0; i < n && ret == 0; i++) {
+	if (!ops)
+		return verr_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < n; i++) {
 		const struct pin *p = &plan[i];
 
-		switch (p->action) {
-		case PIN_REPLACE:
-			ret = netlink_route_delete(&p->old, err);
-			if (ret == 0)
-				ret = netlink_route_replace(&p->route, err);
+		if (p->action == PIN_REPLACE)
+			ops[nops++] = (struct netlink_route_op){ &p->old, false };
+		if (p->action == PIN_REPLACE || p->action == PIN_ADD || p->action == PIN_REMOVE) {
+			ops[nops++] = (struct netlink_route_op){ &p->route, p->action != PIN_REMOVE };
 			count++;
-			break;
-		case PIN_ADD:
-			ret = netlink_route_replace(&p->route, err);
-			count++;
-			break;
-		case PIN_REMOVE:
-			ret = netlink_route_delete(&p->route, err);
-			count++;
-			break;
-		default:
-			break;
 		}
 	}
+	ret = netlink_routes_change(ops, nops, err);
 	if (changed)
 		*changed = count;
+	free(ops);
 	return ret;
 }
 
