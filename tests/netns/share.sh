@@ -298,9 +298,9 @@ python3 - "$tmp/status.json" "$kg" <<-'EOF'
 EOF
 ok "share up again: no output, nothing changed; status -j in place"
 
-vc share up --lan lan0 --internet-fallback 2>/dev/null || fail "share up --internet-fallback"
+vc share up --lan lan0 --internet-fallback 2>>"$tmp/verbs.log" || fail "share up --internet-fallback"
 [ "$(seen4)" = 198.51.100.2 ] || fail "fallback: the internet should see the client node's uplink"
-vc share up --lan lan0 2>/dev/null || fail "share up without fallback again"
+vc share up --lan lan0 2>>"$tmp/verbs.log" || fail "share up without fallback again"
 same_dump "$tmp/up1" "dropping the fallback did not bring back the first table"
 [ -z "$(seen4)" ] || fail "the fallback is off again, yet the LAN host reaches the internet"
 ok "--internet-fallback: out of the uplink as 198.51.100.2; off again: blocked"
@@ -314,7 +314,7 @@ ok "share down: ruleset, routes and sysctls exactly as before"
 
 # ---- with a lease: the internet through the tunnel, following the lease ----
 
-vc share up --lan lan0 2>/dev/null || fail "share up"
+vc share up --lan lan0 2>>"$tmp/verbs.log" || fail "share up"
 vc client connect >"$tmp/connect.log" 2>&1 || fail "client connect: $(cat "$tmp/connect.log")"
 seen=$(seen4)
 [ "$seen" = 203.0.113.2 ] || fail "the internet saw the LAN host as '$seen', not as the gateway 203.0.113.2"
@@ -372,7 +372,7 @@ vc client disconnect 2>"$tmp/disconnect.log" || fail "client disconnect: $(cat "
 nh ping -6 -c1 -W2 "$fg" >/dev/null || fail "after disconnect the LAN host lost the mesh"
 vc client connect >"$tmp/connect2.log" 2>&1 || fail "client connect again: $(cat "$tmp/connect2.log")"
 [ "$(seen4)" = 203.0.113.2 ] || fail "the LAN host's internet did not come back with the lease"
-vc client disconnect 2>/dev/null || fail "client disconnect"
+vc client disconnect 2>>"$tmp/verbs.log" || fail "client disconnect"
 ok "the sharing follows the lease: blocked without, through the tunnel with, no re-apply"
 
 vc share down 2>"$tmp/down.log" || fail "share down: $(cat "$tmp/down.log")"
@@ -390,21 +390,21 @@ ip -n "$nsg" link add glan0 type veth peer name glan1
 ip -n "$nsg" link set glan0 up
 ip -n "$nsg" link set glan1 up
 gdump >"$tmp/g-tunnel"
-vg share up --lan glan0 2>/dev/null || fail "share up on the gateway"
+vg share up --lan glan0 2>>"$tmp/verbs.log" || fail "share up on the gateway"
 ng nft list table inet visp | grep -q "chain gw_forward" || fail "share up removed the gateway's chains"
 ng nft list table inet visp | grep -q "chain share_forward" || fail "no share chains on the gateway"
 grep -q "^sysctl net/ipv4/ip_forward 0 1" "$tmp/g/run/share.state" ||
 	fail "share did not take over the gateway's record of ip_forward: $(cat "$tmp/g/run/share.state")"
 vg tunnel up >"$tmp/out" 2>&1 || fail "tunnel up with share up"
 grep -v "^lease sync" "$tmp/out" | grep -q . && { cat "$tmp/out"; fail "tunnel up changed something"; }
-vg share down 2>/dev/null || fail "share down on the gateway"
+vg share down 2>>"$tmp/verbs.log" || fail "share down on the gateway"
 gdump >"$tmp/now"
 diff -u "$tmp/g-tunnel" "$tmp/now" >&2 || fail "share down on the gateway did not leave it as the tunnel had it"
-vg share up --lan glan0 2>/dev/null || fail "share up on the gateway again"
-vg tunnel down 2>/dev/null || fail "tunnel down with share up"
+vg share up --lan glan0 2>>"$tmp/verbs.log" || fail "share up on the gateway again"
+vg tunnel down 2>>"$tmp/verbs.log" || fail "tunnel down with share up"
 [ "$(ng sysctl -n net.ipv4.ip_forward)" = 1 ] || fail "tunnel down switched off forwarding that share needs"
 ng nft list table inet visp | grep -q "chain share_forward" || fail "tunnel down removed the share chains"
-vg share down 2>/dev/null || fail "share down after tunnel down"
+vg share down 2>>"$tmp/verbs.log" || fail "share down after tunnel down"
 [ "$(ng sysctl -n net.ipv4.ip_forward)" = 0 ] || fail "the last one down did not restore ip_forward"
 ! ng nft list table inet visp >/dev/null 2>&1 || fail "the visp table outlived both roles"
 ok "gateway and share on one node: separate chains, forwarding handed over, last down restores"
