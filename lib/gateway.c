@@ -76,13 +76,36 @@ static int need_cjdns(struct gateway *gw, struct verr *err)
 	return 0;
 }
 
+/*
+ * This node's key and address. A lease request already knows cjdroute's
+ * pid, and they cannot change without a restart: the store remembers them
+ * for that pid ("pid key ip6"), which saves each request a round trip.
+ */
 static int node_info(struct gateway *gw, struct verr *err)
 {
+	char cached[160], want[32];
+	uint8_t raw[KEY_BYTES];
+	size_t plen;
+	int ret;
+
 	if (gw->key[0])
 		return 0;
 	if (!gw->cj)
 		return verr_set(err, -ENOTCONN, "no cjdns admin connection");
-	return cjdns_node_info(gw->cj, gw->key, gw->ip6, err);
+	plen = snprintf(want, sizeof(want), "%lld ", (long long)gw->pid);
+	if (gw->pid >= 0 && leasedb_meta_get(gw->db, "cjdns_node", cached, sizeof(cached), NULL) == 0 &&
+	    !strncmp(cached, want, plen) &&
+	    sscanf(cached + plen, "%54s %39s", gw->key, gw->ip6) == 2 &&
+	    key_parse(gw->key, raw, NULL) == 0)
+		return 0;
+	ret = cjdns_node_info(gw->cj, gw->key, gw->ip6, err);
+	if (ret == 0 && gw->pid >= 0) {
+		snprintf(cached, sizeof(cached), "%s%s %s", want, gw->key, gw->ip6);
+		leasedb_meta_set(gw->db, "cjdns_node", cached, NULL);	/* only a cache */
+	}
+	if (ret < 0)
+		gw->key[0] = '\0';
+	return ret;
 }
 
 static bool offers_default(const struct visp_config *cfg)

@@ -524,8 +524,12 @@ static int on_batch_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg
 	return NL_OK;
 }
 
-/* Bytes of requests sent per system call: well under the socket's buffers. */
-#define BATCH_BYTES 32768
+/*
+ * Requests sent per system call: their answers (a few hundred, each
+ * counted as most of a KiB) must fit the receive buffer at its default
+ * cap (net.core.rmem_max), or the kernel drops them.
+ */
+#define BATCH_BYTES 16384
 
 /*
  * Send many route requests in few system calls (the kernel takes a buffer
@@ -550,7 +554,8 @@ int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct v
 	if (ret < 0)
 		goto out;
 	sym_nl_socket_disable_seq_check(s.sk);
-	sym_nl_socket_set_buffer_size(s.sk, 0, 1 << 20);	/* room for every answer */
+	/* The kernel counts each answer at its buffer's size, most of a KiB: make room. */
+	sym_nl_socket_set_buffer_size(s.sk, 1 << 20, 0);
 	sym_nl_socket_modify_cb(s.sk, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &a);
 	sym_nl_socket_modify_err_cb(s.sk, NL_CB_CUSTOM, on_batch_error, &a);
 	a.base = (unsigned)time(NULL) << 12;
