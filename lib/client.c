@@ -484,7 +484,36 @@ struct client {
 	char key[55], ip6[40];		/* this node */
 	struct netlink_link tun;	/* ifindex 0 until found */
 	int lock_fd;
+	/*
+	 * The kernel's routes (IPv4, IPv6) as loaded by this run, for the
+	 * health check after the pins to reuse; dropped by routes_changed()
+	 * whenever this run changes routes or asks cjdns to.
+	 */
+	struct route_list routes[2];
+	bool routes_loaded;
 };
+
+static void routes_changed(struct client *c)
+{
+	route_list_free(&c->routes[0]);
+	route_list_free(&c->routes[1]);
+	c->routes_loaded = false;
+}
+
+static int load_routes(struct client *c, struct verr *err)
+{
+	int ret;
+
+	if (c->routes_loaded)
+		return 0;
+	ret = route_list_load(AF_INET, &c->routes[0], err);
+	if (ret == 0)
+		ret = route_list_load(AF_INET6, &c->routes[1], err);
+	if (ret < 0)
+		routes_changed(c);
+	c->routes_loaded = ret == 0;
+	return ret;
+}
 
 __attribute__((format(printf, 3, 4)))
 static void note(struct client *c, bool detail, const char *fmt, ...)
@@ -528,6 +557,7 @@ void client_close(struct client *c)
 		return;
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
+	routes_changed(c);
 	free(c);
 }
 
@@ -712,6 +742,7 @@ static int connect_to(struct client *c, const char *key, long long *conn, struct
 	int64_t n;
 	int ret;
 
+	routes_changed(c);	/* cjdns installs routes for the lease */
 	ret = call1(c, "IpTunnel_connectTo", "publicKeyOfNodeToConnectTo", bval_new_cstr(key),
 		    &reply, err);
 	if (ret == 0 && bval_dict_int(reply, "connection", &n) < 0)
@@ -803,16 +834,6 @@ static int addr_find_cb(int ifindex, const struct cidr *a, void *arg)
 	return 0;
 }
 
-/* Is the address (any prefix length) on ifindex? */
-static int addr_on(int ifindex, const struct cidr *a, bool *on, struct verr *err)
-{
-	struct addr_find f = { .want = a };
-	int ret = netlink_addrs(a->family, ifindex, addr_find_cb, &f, err);
-
-	*on = f.n > 0;
-	return ret;
-}
-
 static int addr_remove(int ifindex, const struct cidr *a, struct verr *err)
 {
 	struct addr_find f = { .want = a };
@@ -846,7 +867,14 @@ static int pin(struct client *c, const struct client_peer *peers, size_t npeers,
 		return verr_set(err, -ENOMEM, "out of memory");
 	for (size_t i = 0; i < npeers; i++)
 		addrs[i] = peers[i].addr;
-	ret = route_pin_sync(addrs, npeers, c->tun.ifindex, unpin, c->dry_run, &p, &np, &n, err);
+	ret = load_routes(c, err);
+	if (ret == 0 && route_pin_plan(&c->routes[0], &c->routes[1], addrs, npeers,
+				       c->tun.ifindex, unpin, &p, &np) < 0)
+		ret = verr_set(err, -ENOMEM, "out of memory planning pins");
+	if (ret == 0 && !c->dry_run)
+		ret = route_pin_apply(p, np, &n, err);
+	if (n || ret < 0)
+		routes_changed(c);
 	free(addrs);
 	for (size_t i = 0; ret == 0 && i < np; i++) {
 		char a[CIDR_STRLEN], g[CIDR_STRLEN];
@@ -1041,6 +1069,7 @@ static int add_route(struct client *c, const struct cidr *r, struct verr *err)
 
 	if (c->st.nroutes >= CLIENT_MAX_ROUTES)
 		return verr_set(err, -E2BIG, "too many lease routes");
+	routes_changed(c);
 	ret = route_dev_add(c->tun.ifindex, r, VISP_RTPROT, err);
 	if (ret == 0) {
 		c->st.routes[c->st.nroutes++] = *r;
@@ -1081,19 +1110,16 @@ static int lease_routes(struct client *c, struct verr *err)
 static int routes_in_place(struct client *c, int ifindex, bool *ok, struct verr *err)
 {
 	const struct client_state *st = &c->st;
-	bool found = true;
-	int ret = 0, count;
+	int ret = load_routes(c, err);
 
-	for (int i = 0; ret == 0 && found && i < st->nroutes; i++)
-		ret = route_dev_exists(ifindex, &st->routes[i], VISP_RTPROT, &found, err);
+	*ok = ret == 0;
+	for (int i = 0; *ok && i < st->nroutes; i++)
+		*ok = route_list_dev_has(&c->routes[st->routes[i].family == AF_INET6], ifindex,
+					 VISP_RTPROT, &st->routes[i]);
 	/* A prefix-0 lease lives on cjdns's routes, whatever shape they take. */
-	for (int f = 0; ret == 0 && found && f < 2; f++) {
-		if ((f ? st->prefix6 : st->prefix4) != 0)
-			continue;
-		ret = route_count_dev(ifindex, CJDNS_RTPROT, f ? AF_INET6 : AF_INET, &count, err);
-		found = count > 0;
-	}
-	*ok = found;
+	for (int f = 0; *ok && f < 2; f++)
+		if ((f ? st->prefix6 : st->prefix4) == 0)
+			*ok = route_list_dev_has(&c->routes[f], ifindex, CJDNS_RTPROT, NULL);
 	return ret;
 }
 
@@ -1263,22 +1289,35 @@ static int unhealthy(struct client_health_report *h, enum client_health what, co
 	return 0;
 }
 
+struct lease_addrs {
+	const struct offer *o;
+	bool on4, on6;
+};
+
+static int lease_addr_cb(int ifindex, const struct cidr *a, void *arg)
+{
+	struct lease_addrs *l = arg;
+
+	if (a->family == AF_INET && l->o->has_ipv4 && !memcmp(a->addr, l->o->ipv4.addr, 4))
+		l->on4 = true;
+	if (a->family == AF_INET6 && l->o->has_ipv6 && !memcmp(a->addr, l->o->ipv6.addr, 16))
+		l->on6 = true;
+	return 0;
+}
+
+/* Are the leased addresses on the tun (any prefix length)? One dump for both. */
 static int check_addrs(struct client *c, int ifindex, struct client_health_report *h,
 		       struct verr *err)
 {
 	const struct offer *o = &c->st.lease;
+	struct lease_addrs l = { .o = o };
 	char buf[CIDR_STRLEN];
-	bool on = true;
-	int ret = 0;
+	int ret = netlink_addrs(AF_UNSPEC, ifindex, lease_addr_cb, &l, err);
 
-	if (o->has_ipv4)
-		ret = addr_on(ifindex, &o->ipv4, &on, err);
-	if (ret == 0 && on && o->has_ipv6)
-		ret = addr_on(ifindex, &o->ipv6, &on, err);
-	if (ret == 0 && !on)
+	if (ret == 0 && ((o->has_ipv4 && !l.on4) || (o->has_ipv6 && !l.on6)))
 		unhealthy(h, HEALTH_ADDR_MISSING, "the leased address %s is not on %s",
-			  cidr_format(o->has_ipv4 ? &o->ipv4 : &o->ipv6, false, buf, sizeof(buf)),
-			  c->st.tun);
+			  cidr_format(o->has_ipv4 && !l.on4 ? &o->ipv4 : &o->ipv6, false, buf,
+				      sizeof(buf)), c->st.tun);
 	return ret;
 }
 
@@ -1387,6 +1426,7 @@ static int teardown(struct client *c, struct verr *err)
 	struct verr e = { 0 };
 	int ifindex = tun_ifindex(c, st->tun), ret = 0, r, n = 0;
 
+	routes_changed(c);
 	dns_undo(c);
 	if (st->conn >= 0 && c->cj && show_conn(c, st->conn, &tc, &e) == 0 && tc.outgoing &&
 	    !strcmp(tc.key, st->gateway)) {

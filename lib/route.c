@@ -265,78 +265,32 @@ int route_pin_apply(const struct pin *plan, size_t n, int *changed, struct verr 
 	return ret;
 }
 
-int route_pin_sync(const struct cidr *peers, size_t npeers, int tun_ifindex, bool unpin,
-		   bool dry_run, struct pin **plan, size_t *n, int *changed, struct verr *err)
-{
-	struct route_list l4 = { 0 }, l6 = { 0 };
-	struct pin *p = NULL;
-	size_t np = 0;
-	int ret;
-
-	if (changed)
-		*changed = 0;
-	ret = route_list_load(AF_INET, &l4, err);
-	if (ret == 0)
-		ret = route_list_load(AF_INET6, &l6, err);
-	if (ret < 0)
-		goto out;
-	ret = route_pin_plan(&l4, &l6, peers, npeers, tun_ifindex, unpin, &p, &np);
-	if (ret < 0) {
-		verr_set(err, ret, "out of memory planning pins");
-		goto out;
-	}
-	if (!dry_run)
-		ret = route_pin_apply(p, np, changed, err);
-	if (plan) {
-		*plan = p;
-		*n = np;
-		p = NULL;
-	}
-out:
-	free(p);
-	route_list_free(&l4);
-	route_list_free(&l6);
-	return ret;
-}
-
 struct dev_walk {
 	int ifindex;
 	int count;
-	bool delete;
 	struct verr *err;
 };
 
-static int dev_cb(const struct netlink_route *r, void *arg)
+static int flush_cb(const struct netlink_route *r, void *arg)
 {
 	struct dev_walk *w = arg;
 
 	if (!in_main(r) || r->ifindex != w->ifindex)
 		return 0;
 	w->count++;
-	return w->delete ? netlink_route_delete(r, w->err) : 0;
-}
-
-static int dev_walk(int ifindex, int proto, int family, bool delete, int *count, struct verr *err)
-{
-	struct dev_walk w = { .ifindex = ifindex, .delete = delete, .err = err };
-	int ret = 0;
-
-	for (int f = AF_INET; ret == 0 && f <= AF_INET6; f += AF_INET6 - AF_INET)
-		if (!family || family == f)
-			ret = netlink_routes_by_proto(f, proto, dev_cb, &w, err);
-	if (count)
-		*count = w.count;
-	return ret;
-}
-
-int route_count_dev(int ifindex, int proto, int family, int *count, struct verr *err)
-{
-	return dev_walk(ifindex, proto, family, false, count, err);
+	return netlink_route_delete(r, w->err);
 }
 
 int route_flush_dev(int ifindex, int proto, int *count, struct verr *err)
 {
-	return dev_walk(ifindex, proto, 0, true, count, err);
+	struct dev_walk w = { .ifindex = ifindex, .err = err };
+	int ret = 0;
+
+	for (int f = AF_INET; ret == 0 && f <= AF_INET6; f += AF_INET6 - AF_INET)
+		ret = netlink_routes_by_proto(f, proto, flush_cb, &w, err);
+	if (count)
+		*count = w.count;
+	return ret;
 }
 
 static void dev_route(struct netlink_route *r, int ifindex, const struct cidr *dst, int proto)
@@ -367,29 +321,14 @@ int route_dev_delete(int ifindex, const struct cidr *dst, int proto, struct verr
 	return netlink_route_delete(&r, err);
 }
 
-struct find_dev {
-	int ifindex;
-	const struct cidr *dst;
-	bool found;
-};
-
-static int find_dev_cb(const struct netlink_route *r, void *arg)
+bool route_list_dev_has(const struct route_list *l, int ifindex, int proto, const struct cidr *dst)
 {
-	struct find_dev *f = arg;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct netlink_route *r = &l->v[i];
 
-	if (in_main(r) && r->ifindex == f->ifindex && cidr_equal(&r->dst, f->dst)) {
-		f->found = true;
-		return 1;
+		if (in_main(r) && r->ifindex == ifindex && r->protocol == proto &&
+		    (!dst || cidr_equal(&r->dst, dst)))
+			return true;
 	}
-	return 0;
-}
-
-int route_dev_exists(int ifindex, const struct cidr *dst, int proto, bool *exists,
-		     struct verr *err)
-{
-	struct find_dev f = { .ifindex = ifindex, .dst = dst };
-	int ret = netlink_routes_by_proto(dst->family, proto, find_dev_cb, &f, err);
-
-	*exists = f.found;
-	return ret;
+	return false;
 }

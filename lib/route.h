@@ -78,18 +78,14 @@ int route_pin_plan(const struct route_list *l4, const struct route_list *l6,
 /* Make the kernel match a plan. Counts changes in *changed (may be NULL). */
 int route_pin_apply(const struct pin *plan, size_t n, int *changed, struct verr *err);
 
-/* The whole thing: snapshot routes, plan, apply unless dry_run. */
-int route_pin_sync(const struct cidr *peers, size_t npeers, int tun_ifindex, bool unpin,
-		   bool dry_run, struct pin **plan, size_t *n, int *changed, struct verr *err);
-
 /* Routes of one protocol on one interface (main table), both families. */
-int route_count_dev(int ifindex, int proto, int family, int *count, struct verr *err);
 int route_flush_dev(int ifindex, int proto, int *count, struct verr *err);
 
-/* A route of proto on the tun for dst (no gateway): add, find, delete. */
+/* Does l hold a main-table route of proto on ifindex (for dst; NULL: any)? */
+bool route_list_dev_has(const struct route_list *l, int ifindex, int proto, const struct cidr *dst);
+
+/* A route of proto on the tun for dst (no gateway): add, delete. */
 int route_dev_add(int ifindex, const struct cidr *dst, int proto, struct verr *err);
-int route_dev_exists(int ifindex, const struct cidr *dst, int proto, bool *exists,
-		     struct verr *err);
 int route_dev_delete(int ifindex, const struct cidr *dst, int proto, struct verr *err);
 
 #endif
