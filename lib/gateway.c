@@ -494,9 +494,10 @@ static int scan_strangers(struct gateway *gw, struct conns *ours, struct batch *
 	size_t k = 0;
 	int ret = 0;
 
-	qsort(ours->v, ours->n, sizeof(*ours->v), cmp_conn);
-	if (ours->n)
+	if (ours->n) {
+		qsort(ours->v, ours->n, sizeof(*ours->v), cmp_conn);
 		top = ours->v[ours->n - 1];
+	}
 	for (int64_t c = 0; ret == 0 && c <= top + SCAN_SLACK; c++) {
 		while (k < ours->n && ours->v[k] < c)
 			k++;
