@@ -17,24 +17,27 @@ VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1)
 
 CC ?= cc
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 -Wall -Wextra -Wmissing-prototypes -Wformat=2 \
-	  -Wno-unused-parameter -D_GNU_SOURCE -DVISP_VERSION='"$(VERSION)"' \
-	  -Ilib -Icmd $(shell $(PKG_CONFIG) --cflags $(PKGS))
+# What the build needs, whatever CFLAGS, CPPFLAGS, LDFLAGS and LDLIBS a
+# packager passes on the command line (which would replace, not extend, them).
+VISP_CPPFLAGS := -D_GNU_SOURCE -DVISP_VERSION='"$(VERSION)"' -Ilib -Icmd \
+		 $(shell $(PKG_CONFIG) --cflags $(PKGS))
+VISP_CFLAGS := -std=gnu11 -Wall -Wextra -Wmissing-prototypes -Wformat=2 -Wno-unused-parameter
 # Linked: what every command needs. libcurl, libnl, SQLite and libnftables are
 # opened on first use by the module that needs them (lib/dl.h): each costs
 # every run of visp a fraction of a millisecond to milliseconds otherwise.
 # The tests link them all (test_leasedb inspects stores with SQLite).
 LINKED := yajl popt libsodium
-LDLIBS += $(shell $(PKG_CONFIG) --libs $(LINKED)) -ldl
-TEST_LDLIBS := $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS)) cmocka)
+VISP_LIBS := $(shell $(PKG_CONFIG) --libs $(LINKED)) -ldl
+TEST_LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS)) cmocka)
 
 ifeq ($(SAN),1)
 B := build-san
-CFLAGS += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
-LDFLAGS += -fsanitize=address,undefined
+SAN_FLAGS := -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
 B := build
+SAN_FLAGS :=
 endif
+COMPILE = $(CC) $(VISP_CPPFLAGS) $(CPPFLAGS) $(VISP_CFLAGS) $(CFLAGS) $(SAN_FLAGS)
 
 ifeq ($(V),1)
 Q :=
@@ -64,18 +67,19 @@ visp: $(B)/visp
 	$(Q)cp $< $@.tmp && mv -f $@.tmp $@
 
 $(B)/visp: $(CMD_OBJS) $(B)/libvisp.a
-	$(call say,LINK,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(call say,LINK,$@)$(CC) $(CFLAGS) $(SAN_FLAGS) $(LDFLAGS) -o $@ $^ $(VISP_LIBS) $(LDLIBS)
 
 $(B)/libvisp.a: $(LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
 $(B)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(call say,CC,$@)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	$(call say,CC,$@)$(COMPILE) -MMD -MP -c -o $@ $<
 
 $(B)/tests/%: tests/unit/%.c $(B)/libvisp.a
 	@mkdir -p $(dir $@)
-	$(call say,CC,$@)$(CC) $(CFLAGS) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(B)/libvisp.a $(LDLIBS) $(TEST_LDLIBS)
+	$(call say,CC,$@)$(COMPILE) -Itests/unit -MMD -MP $(LDFLAGS) -o $@ $< $(B)/libvisp.a \
+		$(VISP_LIBS) $(TEST_LIBS) $(LDLIBS)
 
 tests: $(TEST_BINS)
 
@@ -98,8 +102,8 @@ bench: all
 FUZZ_TIME ?= 60
 FUZZ_CC ?= clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS := -g -O1 -std=gnu11 -Wall -Wextra -Wmissing-prototypes -Wno-unused-parameter \
-	       -Ilib -Icmd -D_GNU_SOURCE -DVISP_VERSION='"fuzz"' $(shell $(PKG_CONFIG) --cflags $(PKGS))
+FUZZ_CFLAGS := -g -O1 $(VISP_CFLAGS) $(filter-out -DVISP_VERSION=%,$(VISP_CPPFLAGS)) \
+	       -DVISP_VERSION='"fuzz"'
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=build-fuzz/%.o)
@@ -112,7 +116,7 @@ build-fuzz/libvisp.a: $(FUZZ_LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && $(AR) rcs $@ $^
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libvisp.a
-	$(call say,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -o $@ $< build-fuzz/libvisp.a $(LDLIBS)
+	$(call say,FUZZCC,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -o $@ $< build-fuzz/libvisp.a $(VISP_LIBS) $(TEST_LIBS)
 
 fuzz-build: $(FUZZ_BINS)
 
