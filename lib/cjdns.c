@@ -36,10 +36,14 @@ struct cjdns {
 	char cookie[32];
 	int64_t cookie_at;		/* monotonic ms; 0 = none yet */
 	int timeout_ms, tries;
+	int cookie_max_age_ms;
 	char txid_prefix[9];
 	uint64_t txid_next;
 	char *rbuf;
+	struct bulk *bulk;		/* the bulk call under way, if any */
 };
+
+static void bulk_take(struct cjdns *cj, struct bulk *b, struct bval *reply);
 
 static int64_t now_ms(void)
 {
@@ -68,6 +72,7 @@ int cjdns_open(struct cjdns **out, const char *host, int port, const char *passw
 	cj->fd = -1;
 	cj->timeout_ms = CJDNS_DEFAULT_TIMEOUT_MS;
 	cj->tries = CJDNS_DEFAULT_TRIES;
+	cj->cookie_max_age_ms = COOKIE_MAX_AGE_MS;
 	snprintf(cj->where, sizeof(cj->where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
 		 port);
 	if (password && !(cj->password = strdup(password))) {
@@ -128,6 +133,11 @@ void cjdns_set_timeout(struct cjdns *cj, int timeout_ms, int tries)
 {
 	cj->timeout_ms = timeout_ms > 0 ? timeout_ms : CJDNS_DEFAULT_TIMEOUT_MS;
 	cj->tries = tries > 0 ? tries : 1;
+}
+
+void cjdns_set_cookie_max_age(struct cjdns *cj, int ms)
+{
+	cj->cookie_max_age_ms = ms > 0 ? ms : COOKIE_MAX_AGE_MS;
 }
 
 static void next_txid(struct cjdns *cj, char *txid, size_t len)
@@ -279,8 +289,8 @@ static int reply_status(const char *fn, const struct bval *reply, char *error, s
 	if (!e || !strcmp(e, "none"))
 		return 0;
 	if (!strcmp(e, "Auth failed."))
-		return verr_set(err, -EACCES, "%s: cjdns refused the admin password (Auth failed.)",
-				fn);
+		return verr_set(err, -EKEYREJECTED, "%s: cjdns refused the admin password "
+				"(Auth failed.)", fn);
 	/*
 	 * cjdns answers a function that needs auth, called without it, as if
 	 * the function did not exist: say what probably happened.
@@ -332,7 +342,16 @@ static int exchange(struct cjdns *cj, const char *fn, const char *bytes, size_t 
 				goto out;
 			}
 			if (!txid_is(r, txid)) {
-				bval_free(r);	/* a late reply to something earlier */
+				/*
+				 * A late reply to something earlier, or, while a
+				 * bulk call refreshes its cookie, the answer to one
+				 * of its requests: dropping it would have the
+				 * request made again.
+				 */
+				if (cj->bulk)
+					bulk_take(cj, cj->bulk, r);
+				else
+					bval_free(r);
 				continue;
 			}
 			*reply = r;
@@ -378,7 +397,7 @@ static int ensure_cookie(struct cjdns *cj, struct verr *err)
 {
 	if (!cj->password)
 		return 0;
-	if (cj->cookie_at && now_ms() - cj->cookie_at < COOKIE_MAX_AGE_MS)
+	if (cj->cookie_at && now_ms() - cj->cookie_at < cj->cookie_max_age_ms)
 		return 0;
 	return refresh_cookie(cj, err);
 }
@@ -410,7 +429,7 @@ int cjdns_call(struct cjdns *cj, const char *fn, const struct bval *args, struct
 		if (ret < 0)
 			goto out;
 		ret = reply_status(fn, r, NULL, 0, err);
-		if (ret != -EACCES)
+		if (ret != -EKEYREJECTED)
 			break;
 	}
 out:
@@ -521,50 +540,78 @@ static long flight_index(const struct cjdns *cj, const struct bval *reply, size_
 	return (end && *end == '.' && i < n) ? (long)i : -1;
 }
 
-/* Match one received datagram to the request in flight it answers, if any. */
-static void take_reply(struct cjdns *cj, struct cjdns_req *reqs, struct flight *fl, size_t next,
-		       size_t *live, size_t *nlive, const char *bytes, size_t len, int flags)
-{
-	struct bval *reply = NULL;
-	long idx;
+/* A bulk call under way: reachable from exchange(), which may read its replies. */
+struct bulk {
+	struct cjdns_req *reqs;
+	struct flight *fl;
+	size_t next;		/* requests [0, next) were sent */
+	size_t *live, nlive;	/* those in flight */
+	int64_t progress;	/* when a request was last answered */
+};
 
-	if ((flags & MSG_TRUNC) || len > REPLY_MAX || bencode_decode(bytes, len, &reply, NULL) < 0)
-		return;
-	idx = flight_index(cj, reply, next);
-	for (size_t j = 0; idx >= 0 && j < *nlive; j++) {
-		if (live[j] != (size_t)idx || !txid_is(reply, fl[idx].txid))
+/*
+ * A reply to one of the requests in flight, of any try: a reply that comes
+ * after its try's deadline (a slow or loaded cjdns) is still the answer,
+ * and the call was made; waiting for the last try's own reply would fail
+ * every request of a cjdns slower than the timeout after it had carried
+ * each one out `tries` times. Consumes reply.
+ */
+static void bulk_take(struct cjdns *cj, struct bulk *b, struct bval *reply)
+{
+	long idx = flight_index(cj, reply, b->next);
+
+	for (size_t j = 0; idx >= 0 && j < b->nlive; j++) {
+		if (b->live[j] != (size_t)idx)
 			continue;
-		reqs[idx].reply = reply;
-		reqs[idx].ret = reply_status(reqs[idx].fn, reply, reqs[idx].error,
-					     sizeof(reqs[idx].error), NULL);
+		b->reqs[idx].reply = reply;
+		b->reqs[idx].ret = reply_status(b->reqs[idx].fn, reply, b->reqs[idx].error,
+						sizeof(b->reqs[idx].error), NULL);
 		reply = NULL;
-		free(fl[idx].bytes);
-		fl[idx].bytes = NULL;
-		live[j] = live[--*nlive];
+		free(b->fl[idx].bytes);
+		b->fl[idx].bytes = NULL;
+		b->live[j] = b->live[--b->nlive];
+		b->progress = now_ms();
 		break;
 	}
-	bval_free(reply);	/* a stray, or a late reply to an earlier try */
+	bval_free(reply);	/* a stray, or a second answer to a request */
+}
+
+/* The requests still open fail with ret; what was not sent is not sent. */
+static void bulk_fail(struct bulk *b, size_t n, int ret)
+{
+	for (size_t j = 0; j < b->nlive; j++)
+		b->reqs[b->live[j]].ret = ret;
+	b->nlive = 0;
+	for (; b->next < n; b->next++)
+		b->reqs[b->next].ret = ret;
+}
+
+static bool transport_failure(int ret)
+{
+	return ret == -ETIMEDOUT || ret == -ECONNREFUSED || ret == -EKEYREJECTED;
 }
 
 /*
  * live[] holds the indices of the requests in flight, at most window of
  * them: every pass looks at those only, so a batch costs O(n * window).
+ * When nothing at all is answered for tries x timeout, cjdns is taken to be
+ * gone and every open request fails: a dead cjdns costs that long once,
+ * not once per window of requests.
  */
 int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t window,
 		    struct verr *err)
 {
-	struct flight *fl = NULL;
+	struct bulk bk = { .reqs = reqs };
 	struct burst *b = NULL;
-	size_t *live = NULL, nlive = 0, next = 0;
 	int ret;
 
 	if (!window)
 		window = 1;
-	fl = calloc(n ? n : 1, sizeof(*fl));
-	live = calloc(window, sizeof(*live));
+	bk.fl = calloc(n ? n : 1, sizeof(*bk.fl));
+	bk.live = calloc(window, sizeof(*bk.live));
 	b = calloc(1, sizeof(*b));
 	ret = -ENOMEM;
-	if (!fl || !live || !b)
+	if (!bk.fl || !bk.live || !b)
 		goto out;
 	/*
 	 * 2 MiB of address space of which only what replies fill is touched;
@@ -578,30 +625,40 @@ int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t w
 	ret = ensure_cookie(cj, err);
 	if (ret < 0)
 		goto out;
-	while (next < n || nlive) {
+	cj->bulk = &bk;
+	bk.progress = now_ms();
+	while (bk.next < n || bk.nlive) {
 		int64_t now = now_ms(), wait = cj->timeout_ms;
 
-		for (; nlive < window && next < n && b->n < BURST; next++) {
-			reqs[next].ret = sign_one(cj, &reqs[next], &fl[next], next, now, NULL);
-			if (reqs[next].ret < 0)
-				continue;
-			burst_add(b, fl[next].bytes, fl[next].len);
-			live[nlive++] = next;
+		if (now - bk.progress >= (int64_t)cj->tries * cj->timeout_ms) {
+			bulk_fail(&bk, n, -ETIMEDOUT);
+			break;
 		}
-		/* Resend or give up on what has timed out; find the next deadline. */
-		for (size_t j = 0; j < nlive;) {
-			struct flight *f = &fl[live[j]];
+		for (; bk.nlive < window && bk.next < n && b->n < BURST; bk.next++) {
+			struct flight *f = &bk.fl[bk.next];
+
+			reqs[bk.next].ret = sign_one(cj, &reqs[bk.next], f, bk.next, now, NULL);
+			if (transport_failure(reqs[bk.next].ret)) {
+				bulk_fail(&bk, n, reqs[bk.next].ret);	/* the cookie refresh */
+				break;
+			}
+			if (reqs[bk.next].ret < 0)
+				continue;
+			burst_add(b, f->bytes, f->len);
+			bk.live[bk.nlive++] = bk.next;
+		}
+		/* Resend what has timed out; find the next deadline. */
+		for (size_t j = 0; j < bk.nlive;) {
+			size_t i = bk.live[j];
+			struct flight *f = &bk.fl[i];
 
 			if (f->deadline <= now && b->n == BURST) {
 				wait = 0;	/* no room in this burst: resent on the next pass */
-				j++;
-				continue;
-			}
-			if (f->deadline <= now) {
+			} else if (f->deadline <= now) {
 				if (++f->tries >= cj->tries ||
-				    sign_one(cj, &reqs[live[j]], f, live[j], now, NULL) < 0) {
-					reqs[live[j]].ret = -ETIMEDOUT;
-					live[j] = live[--nlive];
+				    sign_one(cj, &reqs[i], f, i, now, NULL) < 0) {
+					reqs[i].ret = -ETIMEDOUT;
+					bk.live[j] = bk.live[--bk.nlive];
 					continue;
 				}
 				burst_add(b, f->bytes, f->len);
@@ -611,33 +668,39 @@ int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t w
 			j++;
 		}
 		burst_send(cj, b);
-		if (!nlive)
+		if (!bk.nlive)
 			continue;
 		/* More to send and room for it: only take what has come. */
-		ret = burst_recv(cj, b, next < n && nlive < window ? 0 : (int)wait);
+		ret = burst_recv(cj, b, bk.next < n && bk.nlive < window ? 0 : (int)wait);
 		if (ret < 0) {
 			ret = transport_error(cj, "bulk", ret, err);
 			goto out;
 		}
-		for (unsigned i = 0; i < b->n; i++)
-			take_reply(cj, reqs, fl, next, live, &nlive, b->iov[i].iov_base,
-				   b->m[i].msg_len, b->m[i].msg_hdr.msg_flags);
+		for (unsigned i = 0; i < b->n; i++) {
+			struct bval *reply = NULL;
+
+			if (!(b->m[i].msg_hdr.msg_flags & MSG_TRUNC) && b->m[i].msg_len <= REPLY_MAX &&
+			    bencode_decode(b->iov[i].iov_base, b->m[i].msg_len, &reply, NULL) == 0)
+				bulk_take(cj, &bk, reply);
+		}
 		b->n = 0;
 	}
 	ret = 0;
 	for (size_t i = 0; i < n; i++)
-		if (reqs[i].ret == -ETIMEDOUT || reqs[i].ret == -EACCES) {
-			ret = reqs[i].ret == -ETIMEDOUT
-				? transport_error(cj, reqs[i].fn, -ETIMEDOUT, err)
-				: verr_set(err, -EACCES, "%s: cjdns refused the admin password "
-					   "(Auth failed.)", reqs[i].fn);
+		if (reqs[i].ret == -ETIMEDOUT || reqs[i].ret == -EKEYREJECTED ||
+		    reqs[i].ret == -ECONNREFUSED) {
+			ret = reqs[i].ret == -EKEYREJECTED
+				? verr_set(err, -EKEYREJECTED, "%s: cjdns refused the admin password "
+					   "(Auth failed.)", reqs[i].fn)
+				: transport_error(cj, reqs[i].fn, reqs[i].ret, err);
 			break;
 		}
 out:
-	for (size_t i = 0; fl && i < n; i++)
-		free(fl[i].bytes);
-	free(fl);
-	free(live);
+	cj->bulk = NULL;
+	for (size_t i = 0; bk.fl && i < n; i++)
+		free(bk.fl[i].bytes);
+	free(bk.fl);
+	free(bk.live);
 	if (b && b->slots)
 		munmap(b->slots, SLOTS_SIZE);
 	free(b);
