@@ -25,6 +25,7 @@ struct gateway {
 	struct leasedb *db;
 	char key[55], ip6[40];	/* this node, from Core_nodeInfo (lazily) */
 	int64_t pid;		/* cjdroute's pid (lazily); -1 unknown */
+	int claims;		/* <state_dir>/grants.lock (see claim); -1 until needed */
 };
 
 int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjdns *cj,
@@ -38,6 +39,7 @@ int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjd
 	gw->cfg = cfg;
 	gw->cj = cj;
 	gw->pid = -1;
+	gw->claims = -1;
 	ret = pool_new(&gw->pool, cfg->ipv4_pool, cfg->ipv6_pool, cfg->max_leases, err);
 	if (ret < 0) {
 		verr_wrap(err, "%s", cfg->path ? cfg->path : "config");
@@ -57,6 +59,8 @@ void gateway_close(struct gateway *gw)
 {
 	if (!gw)
 		return;
+	if (gw->claims >= 0)
+		close(gw->claims);
 	leasedb_close(gw->db);
 	pool_free(gw->pool);
 	free(gw);
@@ -240,6 +244,67 @@ static bool conn_in_place(struct gateway *gw, const struct lease *l)
 	return ok;
 }
 
+/*
+ * A lease request between its allowConnection and the recording of the
+ * number has made an entry the store does not know yet: a lease sync
+ * scanning for strays meanwhile must not remove it, or that client has
+ * none until the next sync. The request claims its key for that time: a
+ * write lock on one byte of grants.lock, at an offset hashed from the key
+ * (an open file description lock: a killed process loses it, and a
+ * collision only makes a sync leave a stray for the next one).
+ */
+static off_t claim_offset(const char *key)
+{
+	uint32_t h = 2166136261u;	/* FNV-1a */
+
+	for (const char *p = key; *p; p++)
+		h = (h ^ (unsigned char)*p) * 16777619u;
+	return h & 0x7fffffff;
+}
+
+static int claims_open(struct gateway *gw, struct verr *err)
+{
+	char path[PATH_MAX];
+
+	if (gw->claims >= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/grants.lock", gw->cfg->state_dir);
+	gw->claims = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (gw->claims < 0)
+		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+	return 0;
+}
+
+static int claim_op(struct gateway *gw, const char *key, int cmd, short type, struct verr *err)
+{
+	struct flock fl = { .l_type = type, .l_whence = SEEK_SET, .l_start = claim_offset(key),
+			    .l_len = 1 };
+	int ret = claims_open(gw, err);
+
+	while (ret == 0 && fcntl(gw->claims, cmd, &fl) < 0)
+		if (errno != EINTR)
+			ret = verr_set(err, -errno, "cannot lock grants.lock: %s", strerror(errno));
+	return ret < 0 ? ret : fl.l_type;
+}
+
+int gateway_claim(struct gateway *gw, const char *key, struct verr *err)
+{
+	int ret = claim_op(gw, key, F_OFD_SETLKW, F_WRLCK, err);
+
+	return ret < 0 ? ret : 0;
+}
+
+void gateway_unclaim(struct gateway *gw, const char *key)
+{
+	claim_op(gw, key, F_OFD_SETLK, F_UNLCK, NULL);
+}
+
+/* Does another process hold key's claim? */
+static bool claimed(struct gateway *gw, const char *key)
+{
+	return claim_op(gw, key, F_OFD_GETLK, F_WRLCK, NULL) == F_WRLCK;
+}
+
 int gateway_grant(struct gateway *gw, const char *key, const char *name, const struct cidr *want4,
 		  const struct cidr *want6, struct lease *out, struct verr *err)
 {
@@ -260,7 +325,11 @@ int gateway_grant(struct gateway *gw, const char *key, const char *name, const s
 		return ret;
 	if (!is_new && conn_in_place(gw, out))
 		return 0;
+	ret = gateway_claim(gw, key, err);
+	if (ret < 0)
+		return ret;
 	ret = allow_lease(gw, out, err);
+	gateway_unclaim(gw, key);
 	if (ret == 0)
 		ret = leasedb_get(gw->db, key, out, err);
 	return ret;
@@ -281,9 +350,14 @@ int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struc
 	ret = need_cjdns(gw, err);
 	if (ret == 0 && l.conn_pid == gw->pid)
 		ret = remove_conn(gw, l.conn, err);
-	if (ret == 0)
-		ret = leasedb_set_conn(gw->db, key, -1, -1, err);
-	return ret;
+	/*
+	 * The store already says revoked (that is what counts, and a second
+	 * revoke would only say "no lease"): tell what is left to do.
+	 */
+	if (ret < 0)
+		return verr_wrap(err, "revoked in the lease store, but cjdns may still allow %s "
+				 "until 'visp lease sync'", key);
+	return leasedb_set_conn(gw->db, key, -1, -1, err);
 }
 
 /* ---- lease sync ---- */
@@ -294,8 +368,6 @@ int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struc
  * holds, and the pipeline drains only once per chunk.
  */
 #define SYNC_CHUNK 256
-/* An unrecorded entry of a lease granted this recently may be a grant in progress. */
-#define GRANT_GRACE 30
 
 struct expire_ctx {
 	struct gateway *gw;
@@ -405,7 +477,12 @@ static int sync_chunk(struct gateway *gw, struct lease *v, size_t n, struct batc
 	}
 	if (ret == 0)
 		ret = batch_run(gw, b, err);
-	for (size_t j = 0; ret == 0 && j < b->n; j++) {
+	/*
+	 * What was added is recorded even when some requests failed (cjdns
+	 * went away mid-batch): left unrecorded, those entries would all be
+	 * duplicates for the next sync.
+	 */
+	for (size_t j = 0; j < b->n; j++) {
 		int64_t conn;
 
 		if (b->r[j].ret < 0 || bval_dict_int(b->r[j].reply, "connection", &conn) < 0) {
@@ -413,13 +490,18 @@ static int sync_chunk(struct gateway *gw, struct lease *v, size_t n, struct batc
 			continue;
 		}
 		rec[nrec++] = (struct leasedb_conn){ v[b->idx[j]].key, conn, gw->pid };
-		ret = conns_add(ours, conn);
+		if (ret == 0)
+			ret = conns_add(ours, conn);
 	}
 	batch_clear(b);
-	if (ret == 0)
-		ret = leasedb_set_conns(gw->db, rec, nrec, NULL, err);
-	if (ret == 0)
-		rep->added += nrec;
+	if (nrec) {
+		int r = leasedb_set_conns(gw->db, rec, nrec, NULL, ret < 0 ? NULL : err);
+
+		if (r == 0)
+			rep->added += nrec;
+		else if (ret == 0)
+			ret = r;
+	}
 	return ret;
 }
 
@@ -430,23 +512,32 @@ static int cmp_conn(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* What the entries found by one batch of showConnections are. */
-static int sort_strangers(struct gateway *gw, struct batch *b, struct batch *rm,
+/*
+ * Run one batch of showConnections and sort what it found: an entry for a
+ * key the store knows is removed unless it is that key's recorded entry;
+ * anything else is counted and left alone. *seen: the highest number that
+ * holds an entry.
+ */
+static int sort_strangers(struct gateway *gw, struct batch *b, struct batch *rm, int64_t *seen,
 			  struct sync_report *rep, struct verr *err)
 {
-	int64_t now = time(NULL);
-	int ret = 0;
+	int ret = batch_run(gw, b, err);
 
 	for (size_t j = 0; ret == 0 && j < b->n; j++) {
 		const char *key = bval_dict_str(b->r[j].reply, "key");
-		int64_t outgoing = 0;
+		int64_t outgoing = 0, c = (int64_t)b->idx[j];
 		struct lease l;
 
 		if (b->r[j].ret < 0)
 			continue;	/* not found: a removed number */
+		if (c > *seen)
+			*seen = c;
 		bval_dict_int(b->r[j].reply, "outgoing", &outgoing);
 		if (!key || outgoing)
 			continue;	/* this node's own connectTo: not a lease */
+		/* First: a request that releases its claim has recorded its number. */
+		if (claimed(gw, key))
+			continue;
 		ret = leasedb_get(gw->db, key, &l, NULL);
 		if (ret == -ENOENT || ret == -EINVAL) {
 			rep->foreign++;
@@ -457,15 +548,10 @@ static int sort_strangers(struct gateway *gw, struct batch *b, struct batch *rm,
 			verr_set(err, ret, "lease store: cannot look up %s", key);
 			break;
 		}
-		if (l.conn == (int64_t)b->idx[j] && l.conn_pid == gw->pid)
-			continue;	/* granted while we scanned */
-		/*
-		 * A lease request between its allowConnection and the recording
-		 * of the number: the next sync removes the entry if it is stale.
-		 */
-		if (lease_is_current(&l, now) && l.expires - gw->cfg->lease_time > now - GRANT_GRACE)
+		/* Our list was read before: a grant may have made and recorded it since. */
+		if (l.conn == c && l.conn_pid == gw->pid)
 			continue;
-		ret = batch_add(rm, "IpTunnel_removeConnection", conn_args(b->idx[j]), b->idx[j]);
+		ret = batch_add(rm, "IpTunnel_removeConnection", conn_args(c), (size_t)c);
 	}
 	if (ret == 0)
 		ret = batch_run(gw, rm, err);
@@ -479,18 +565,22 @@ static int sort_strangers(struct gateway *gw, struct batch *b, struct batch *rm,
 /*
  * Find the entries visp did not make and the stale ones it did, without
  * IpTunnel_listConnections: connection numbers rise and are never reused,
- * so look at every number up to the highest we know plus a little, but
- * ours. An entry for a key the store knows (a duplicate, a revoked lease
- * whose number was lost in a crash) is removed: it would shadow the right
- * entry or keep a revoked client connected. Anything else is counted and
- * left alone.
+ * so look at every number up to the highest we know plus SCAN_SLACK, but
+ * ours, and on past that for as long as entries keep turning up near the
+ * end: an allowConnection carried out whose reply was lost (retried, or
+ * its process killed before recording the number) leaves an entry above
+ * every number the store knows. At most SCAN_MAX past ours, whatever
+ * cjdns answers. An entry for a key the store knows (a duplicate, a
+ * revoked lease whose number was lost in a crash) is removed: it would
+ * shadow the right entry or keep a revoked client connected.
  */
-#define SCAN_SLACK 16
+#define SCAN_SLACK 32
+#define SCAN_MAX (1 << 20)
 
 static int scan_strangers(struct gateway *gw, struct conns *ours, struct batch *b,
 			  struct batch *rm, struct sync_report *rep, struct verr *err)
 {
-	int64_t top = -1;
+	int64_t top = -1, end, seen = -1;
 	size_t k = 0;
 	int ret = 0;
 
@@ -498,22 +588,18 @@ static int scan_strangers(struct gateway *gw, struct conns *ours, struct batch *
 		qsort(ours->v, ours->n, sizeof(*ours->v), cmp_conn);
 		top = ours->v[ours->n - 1];
 	}
-	for (int64_t c = 0; ret == 0 && c <= top + SCAN_SLACK; c++) {
+	end = top + SCAN_SLACK;
+	for (int64_t c = 0; ret == 0 && c <= end; c++) {
 		while (k < ours->n && ours->v[k] < c)
 			k++;
-		if (k < ours->n && ours->v[k] == c)
-			continue;
-		ret = batch_add(b, "IpTunnel_showConnection", conn_args(c), (size_t)c);
-		if (ret == 0 && b->n == SYNC_CHUNK) {
-			ret = batch_run(gw, b, err);
-			if (ret == 0)
-				ret = sort_strangers(gw, b, rm, rep, err);
+		if (k == ours->n || ours->v[k] != c)
+			ret = batch_add(b, "IpTunnel_showConnection", conn_args(c), (size_t)c);
+		if (ret == 0 && b->n && (b->n == SYNC_CHUNK || c == end)) {
+			ret = sort_strangers(gw, b, rm, &seen, rep, err);
+			if (seen + SCAN_SLACK > end)
+				end = seen + SCAN_SLACK < top + SCAN_MAX ? seen + SCAN_SLACK
+									 : top + SCAN_MAX;
 		}
-	}
-	if (ret == 0 && b->n) {
-		ret = batch_run(gw, b, err);
-		if (ret == 0)
-			ret = sort_strangers(gw, b, rm, rep, err);
 	}
 	return ret;
 }
@@ -521,49 +607,45 @@ static int scan_strangers(struct gateway *gw, struct conns *ours, struct batch *
 /*
  * One sync at a time (a timer's, tunnel up's, an operator's): two would
  * each allow what the other is allowing, and take the other's fresh
- * entries for strangers.
+ * entries for strangers. Waited for with a deadline: a sync is bounded by
+ * its admin timeouts.
  */
+#define SYNC_LOCK_WAIT_MS 60000
+
 static int sync_lock(struct gateway *gw, int *fd, struct verr *err)
 {
+	struct timespec ts = { .tv_nsec = 20 * 1000000 };
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/sync.lock", gw->cfg->state_dir);
 	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (*fd < 0)
 		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
-	while (flock(*fd, LOCK_EX) < 0)
-		if (errno != EINTR)
+	for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB) < 0; waited += 20) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
 			return verr_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));
+		if (waited >= SYNC_LOCK_WAIT_MS)
+			return verr_set(err, -EBUSY, "another lease sync has held '%s' for over %d s",
+					path, SYNC_LOCK_WAIT_MS / 1000);
+		nanosleep(&ts, NULL);
+	}
 	return 0;
 }
 
-int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
+/* One pass against the cjdroute of gw->pid: expire, verify, add, remove strangers. */
+static int sync_once(struct gateway *gw, struct sync_report *rep, struct verr *err)
 {
 	struct expire_ctx ec = { .gw = gw, .rep = rep };
 	struct batch *b = calloc(2, sizeof(*b));
 	struct lease *v = calloc(SYNC_CHUNK, sizeof(*v));
 	struct conns ours = { 0 };
 	int64_t now = time(NULL);
-	char last[32] = "", pidstr[32], after[LEASEDB_KEY_MAX + 1] = "";
+	char after[LEASEDB_KEY_MAX + 1] = "";
 	size_t n = SYNC_CHUNK;
-	int lockfd = -1, ret = -ENOMEM;
+	int ret = -ENOMEM;
 
-	memset(rep, 0, sizeof(*rep));
 	if (!b || !v)
 		goto out;
-	ret = sync_lock(gw, &lockfd, err);
-	if (ret < 0)
-		goto out;
-	/* A store that is not consistent must not be pushed into cjdns. */
-	ret = leasedb_check(gw->db, NULL, now, err);
-	if (ret < 0)
-		goto out;
-	ret = need_cjdns(gw, err);
-	if (ret < 0)
-		goto out;
-	snprintf(pidstr, sizeof(pidstr), "%lld", (long long)gw->pid);
-	if (leasedb_meta_get(gw->db, "cjdns_pid", last, sizeof(last), NULL) == 0)
-		rep->restarted = strcmp(last, pidstr) != 0;
 	ret = leasedb_expire(gw->db, now, expire_one, &ec, NULL, err);
 	/* Page after page, each starting past the last key of the one before. */
 	while (ret == 0 && n == SYNC_CHUNK) {
@@ -575,10 +657,6 @@ int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
 	}
 	if (ret == 0)
 		ret = scan_strangers(gw, &ours, &b[0], &b[1], rep, err);
-	if (ret == 0)
-		ret = leasedb_meta_set(gw->db, "cjdns_pid", pidstr, err);
-	if (ret == 0 && rep->failed)
-		ret = verr_set(err, -EIO, "%ld lease(s) could not be applied to cjdns", rep->failed);
 out:
 	if (b) {
 		batch_clear(&b[0]);
@@ -587,6 +665,57 @@ out:
 	free(b);
 	free(v);
 	free(ours.v);
+	return ret;
+}
+
+int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
+{
+	char last[32] = "", pidstr[32];
+	int64_t pid = -1, first = -1;
+	int lockfd = -1, ret;
+
+	memset(rep, 0, sizeof(*rep));
+	ret = sync_lock(gw, &lockfd, err);
+	if (ret < 0)
+		goto out;
+	/* A store that is not consistent must not be pushed into cjdns. */
+	ret = leasedb_check(gw->db, NULL, time(NULL), err);
+	if (ret == 0)
+		ret = need_cjdns(gw, err);
+	if (ret < 0)
+		goto out;
+	snprintf(pidstr, sizeof(pidstr), "%lld", (long long)gw->pid);
+	if (leasedb_meta_get(gw->db, "cjdns_pid", last, sizeof(last), NULL) == 0)
+		rep->restarted = strcmp(last, pidstr) != 0;
+	/*
+	 * A cjdroute that restarts under a sync loses what was added before,
+	 * and what comes after is recorded under the old pid: the sync would
+	 * succeed with clients missing. Its pid is asked again at the end, and
+	 * the sync done once more if it changed.
+	 */
+	for (int pass = 0;; pass++) {
+		ret = sync_once(gw, rep, err);
+		if (ret == 0)
+			ret = cjdns_pid(gw->cj, &pid, err);
+		if (ret < 0 || pid == gw->pid)
+			break;
+		if (pass) {
+			ret = verr_set(err, -EAGAIN, "cjdroute restarted during the sync, twice (pid "
+				       "%lld, %lld, %lld): run it again", (long long)first,
+				       (long long)gw->pid, (long long)pid);
+			break;
+		}
+		first = gw->pid;
+		gw->pid = pid;
+		memset(rep, 0, sizeof(*rep));
+		rep->restarted = rep->restarted_during = true;
+	}
+	snprintf(pidstr, sizeof(pidstr), "%lld", (long long)gw->pid);
+	if (ret == 0)
+		ret = leasedb_meta_set(gw->db, "cjdns_pid", pidstr, err);
+	if (ret == 0 && rep->failed)
+		ret = verr_set(err, -EIO, "%ld lease(s) could not be applied to cjdns", rep->failed);
+out:
 	if (lockfd >= 0)
 		close(lockfd);	/* and the lock goes with it */
 	return ret;

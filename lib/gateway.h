@@ -42,8 +42,16 @@ struct sync_report {
 	long foreign;		/* incoming entries visp did not make (left alone) */
 	long failed;		/* leases that could not be applied */
 	bool restarted;		/* cjdns's pid changed since the last sync */
+	bool restarted_during;	/* ... and during this one: it was done again */
 };
 int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err);
+/*
+ * A grant holds its key's claim from its allowConnection until it has
+ * recorded the connection number: lease sync leaves the entries of claimed
+ * keys alone. gateway_grant does this itself; exported for the tests.
+ */
+int gateway_claim(struct gateway *gw, const char *key, struct verr *err);
+void gateway_unclaim(struct gateway *gw, const char *key);
 
 /* The protocol view of a lease. */
 int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, struct verr *err);
