@@ -23,6 +23,7 @@ int exit_code(int err)
 		return EXIT_USAGE;
 	case -ETIMEDOUT:
 	case -ECONNREFUSED:
+	case -EKEYREJECTED:	/* cjdns: "Auth failed." */
 	case -EHOSTUNREACH:
 	case -ENETUNREACH:
 		return EXIT_CJDNS;

@@ -33,10 +33,14 @@ struct cjdns {
 	char cookie[32];
 	int64_t cookie_at;		/* monotonic ms; 0 = none yet */
 	int timeout_ms, tries;
+	int cookie_max_age_ms;
 	char txid_prefix[9];
 	uint64_t txid_next;
 	char *rbuf;
+	struct bulk *bulk;		/* the bulk call under way, if any */
 };
+
+static void bulk_take(struct cjdns *cj, struct bulk *b, struct bval *reply);
 
 static int64_t now_ms(void)
 {
@@ -65,6 +69,7 @@ int cjdns_open(struct cjdns **out, const char *host, int port, const char *passw
 	cj->fd = -1;
 	cj->timeout_ms = CJDNS_DEFAULT_TIMEOUT_MS;
 	cj->tries = CJDNS_DEFAULT_TRIES;
+	cj->cookie_max_age_ms = COOKIE_MAX_AGE_MS;
 	snprintf(cj->where, sizeof(cj->where), strchr(host, ':') ? "[%s]:%d" : "%s:%d", host,
 		 port);
 	if (password && !(cj->password = strdup(password))) {
@@ -125,6 +130,11 @@ void cjdns_set_timeout(struct cjdns *cj, int timeout_ms, int tries)
 {
 	cj->timeout_ms = timeout_ms > 0 ? timeout_ms : CJDNS_DEFAULT_TIMEOUT_MS;
 	cj->tries = tries > 0 ? tries : 1;
+}
+
+void cjdns_set_cookie_max_age(struct cjdns *cj, int ms)
+{
+	cj->cookie_max_age_ms = ms > 0 ? ms : COOKIE_MAX_AGE_MS;
 }
 
 static void next_txid(struct cjdns *cj, char *txid, size_t len)
@@ -259,8 +269,8 @@ static int reply_status(const char *fn, const struct bval *reply, char *error, s
 	if (!e || !strcmp(e, "none"))
 		return 0;
 	if (!strcmp(e, "Auth failed."))
-		return verr_set(err, -EACCES, "%s: cjdns refused the admin password (Auth failed.)",
-				fn);
+		return verr_set(err, -EKEYREJECTED, "%s: cjdns refused the admin password "
+				"(Auth failed.)", fn);
 	/*
 	 * cjdns answers a function that needs auth, called without it, as if
 	 * the function did not exist: say what probably happened.
@@ -312,7 +322,16 @@ static int exchange(struct cjdns *cj, const char *fn, const char *bytes, size_t 
 				goto out;
 			}
 			if (!txid_is(r, txid)) {
-				bval_free(r);	/* a late reply to something earlier */
+				/*
+				 * A late reply to something earlier, or, while a
+				 * bulk call refreshes its cookie, the answer to one
+				 * of its requests: losing that would have the
+				 * request made again.
+				 */
+				if (cj->bulk)
+					bulk_take(cj, cj->bulk, r);
+				else
+					bval_free(r);
 				continue;
 			}
 			*reply = r;
@@ -358,7 +377,7 @@ static int ensure_cookie(struct cjdns *cj, struct verr *err)
 {
 	if (!cj->password)
 		return 0;
-	if (cj->cookie_at && now_ms() - cj->cookie_at < COOKIE_MAX_AGE_MS)
+	if (cj->cookie_at && now_ms() - cj->cookie_at < cj->cookie_max_age_ms)
 		return 0;
 	return refresh_cookie(cj, err);
 }
@@ -390,7 +409,7 @@ int cjdns_call(struct cjdns *cj, const char *fn, const struct bval *args, struct
 		if (ret < 0)
 			goto out;
 		ret = reply_status(fn, r, NULL, 0, err);
-		if (ret != -EACCES)
+		if (ret != -EKEYREJECTED)
 			break;
 	}
 out:
@@ -484,47 +503,107 @@ static long flight_index(const struct cjdns *cj, const struct bval *reply, size_
 	return (end && *end == '.' && i < n) ? (long)i : -1;
 }
 
+/* A bulk call's state, so that a reply can be taken wherever it is read. */
+struct bulk {
+	struct cjdns_req *reqs;
+	struct flight *fl;
+	size_t n, next, inflight, left;
+	int64_t progress;	/* when a request was last answered */
+};
+
+/*
+ * A reply to one of the batch's requests, of any try: a reply that comes
+ * after its try's deadline (a slow or loaded cjdns) is still the answer,
+ * and the call was made. Taking only the last try's own reply failed every
+ * request of a cjdns slower than the timeout, after it had carried out each
+ * one `tries` times. Consumes reply.
+ */
+static void bulk_take(struct cjdns *cj, struct bulk *b, struct bval *reply)
+{
+	long idx = flight_index(cj, reply, b->next);
+	struct cjdns_req *r;
+
+	if (idx < 0 || b->fl[idx].done) {
+		bval_free(reply);
+		return;
+	}
+	r = &b->reqs[idx];
+	r->reply = reply;
+	r->ret = reply_status(r->fn, reply, r->error, sizeof(r->error), NULL);
+	b->fl[idx].done = true;
+	b->progress = now_ms();
+	b->inflight--;
+	b->left--;
+}
+
+/* Every request still open fails with ret: the batch is over. */
+static void bulk_fail_open(struct bulk *b, int ret)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!b->fl[i].done) {
+			b->reqs[i].ret = ret;
+			b->fl[i].done = true;
+		}
+	b->left = 0;
+}
+
 int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t window,
 		    struct verr *err)
 {
-	struct flight *fl = calloc(n ? n : 1, sizeof(*fl));
-	size_t next = 0, inflight = 0, left = n;
+	struct bulk b = { .reqs = reqs, .n = n, .left = n, .progress = now_ms() };
 	int ret = 0;
 
-	if (!fl)
+	b.fl = calloc(n ? n : 1, sizeof(*b.fl));
+	if (!b.fl)
 		return -ENOMEM;
 	if (!window)
 		window = 1;
 	ret = ensure_cookie(cj, err);
-	if (ret < 0)
+	if (ret < 0) {
+		bulk_fail_open(&b, ret);
 		goto out;
-	while (left) {
+	}
+	cj->bulk = &b;
+	while (b.left) {
 		int64_t now = now_ms(), wait = cj->timeout_ms;
 		struct bval *reply = NULL;
-		long idx;
 		int rr;
 
-		/* Fill the window. */
-		while (inflight < window && next < n) {
-			ret = sign_one(cj, &reqs[next], &fl[next], next, err);
-			if (ret < 0) {
-				reqs[next].ret = ret;
-				fl[next].done = true;
-				left--;
-				next++;
+		/*
+		 * Nothing answered for as long as one call may take: cjdns is gone
+		 * (or hopelessly slow). Stop rather than spend that long again on
+		 * every window of requests; the ones not sent yet are not sent.
+		 */
+		if (b.inflight && now - b.progress >= (int64_t)cj->tries * cj->timeout_ms) {
+			bulk_fail_open(&b, -ETIMEDOUT);
+			break;
+		}
+		/* Fill the window (a cookie refresh in sign_one may take replies in). */
+		while (b.inflight < window && b.next < n) {
+			size_t i = b.next++;
+
+			ret = sign_one(cj, &reqs[i], &b.fl[i], i, err);
+			if (ret == -EMSGSIZE) {		/* this request alone */
+				reqs[i].ret = ret;
+				b.fl[i].done = true;
+				b.left--;
 				ret = 0;
 				continue;
 			}
-			if (send_bytes(cj, fl[next].bytes, fl[next].len) < 0)
+			if (ret < 0) {			/* no cookie: nothing more can be sent */
+				bulk_fail_open(&b, ret);
+				goto out;
+			}
+			if (send_bytes(cj, b.fl[i].bytes, b.fl[i].len) < 0)
 				(void)0;	/* counted as lost: the deadline resends it */
-			fl[next].deadline = now + cj->timeout_ms;
-			fl[next].sent = true;
-			inflight++;
-			next++;
+			b.fl[i].deadline = now_ms() + cj->timeout_ms;
+			b.fl[i].sent = true;
+			b.inflight++;
 		}
 		/* Resend or give up on what has timed out; find the next deadline. */
-		for (size_t i = 0; i < next; i++) {
-			struct flight *f = &fl[i];
+		now = now_ms();
+		for (size_t i = 0; i < b.next; i++) {
+			struct flight *f = &b.fl[i];
 
 			if (f->done)
 				continue;
@@ -532,51 +611,47 @@ int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t w
 				if (++f->tries >= cj->tries) {
 					reqs[i].ret = -ETIMEDOUT;
 					f->done = true;
-					inflight--;
-					left--;
+					b.inflight--;
+					b.left--;
 					continue;
 				}
-				/* A new txid per try: a late first reply is then harmless. */
-				if (sign_one(cj, &reqs[i], f, i, err) == 0)
-					send_bytes(cj, f->bytes, f->len);
-				f->deadline = now + cj->timeout_ms;
+				/* Signed again: a long batch may have outlived the cookie. */
+				ret = sign_one(cj, &reqs[i], f, i, err);
+				if (ret < 0) {
+					bulk_fail_open(&b, ret);
+					goto out;
+				}
+				send_bytes(cj, f->bytes, f->len);
+				f->deadline = now_ms() + cj->timeout_ms;
 			}
 			if (f->deadline - now < wait)
 				wait = f->deadline - now;
 		}
-		if (!left)
+		if (!b.left)
 			break;
 		rr = recv_reply(cj, (int)wait, &reply);
 		if (rr == -EAGAIN || rr == -EBADMSG)
 			continue;
 		if (rr < 0) {
+			bulk_fail_open(&b, rr);
 			ret = transport_error(cj, "bulk", rr, err);
 			goto out;
 		}
-		idx = flight_index(cj, reply, next);
-		if (idx < 0 || fl[idx].done || !txid_is(reply, fl[idx].txid)) {
-			bval_free(reply);
-			continue;
-		}
-		reqs[idx].reply = reply;
-		reqs[idx].ret = reply_status(reqs[idx].fn, reply, reqs[idx].error,
-					     sizeof(reqs[idx].error), NULL);
-		fl[idx].done = true;
-		inflight--;
-		left--;
+		bulk_take(cj, &b, reply);
 	}
 	for (size_t i = 0; i < n; i++)
-		if (reqs[i].ret == -ETIMEDOUT || reqs[i].ret == -EACCES) {
+		if (reqs[i].ret == -ETIMEDOUT || reqs[i].ret == -EKEYREJECTED) {
 			ret = reqs[i].ret == -ETIMEDOUT
 				? transport_error(cj, reqs[i].fn, -ETIMEDOUT, err)
-				: verr_set(err, -EACCES, "%s: cjdns refused the admin password "
-					   "(Auth failed.)", reqs[i].fn);
+				: verr_set(err, -EKEYREJECTED, "%s: cjdns refused the admin "
+					   "password (Auth failed.)", reqs[i].fn);
 			break;
 		}
 out:
+	cj->bulk = NULL;
 	for (size_t i = 0; i < n; i++)
-		free(fl[i].bytes);
-	free(fl);
+		free(b.fl[i].bytes);
+	free(b.fl);
 	return ret;
 }
 

@@ -14,8 +14,9 @@
  * Errors: -ETIMEDOUT (no reply after all tries: cjdns down, or it stayed
  * silent because it found the request malformed), -ECONNREFUSED (ICMP port
  * unreachable), -EMSGSIZE (request over 512 bytes, refused before sending),
- * -EACCES ("Auth failed."), -EREMOTEIO (any other cjdns "error" string; it is
- * in err->msg verbatim), -EBADMSG (an undecodable reply).
+ * -EKEYREJECTED ("Auth failed.": cjdns refuses us, which is not a question of
+ * local permissions, so not -EACCES), -EREMOTEIO (any other cjdns "error"
+ * string; it is in err->msg verbatim), -EBADMSG (an undecodable reply).
  */
 struct cjdns;
 
@@ -28,6 +29,8 @@ int cjdns_open(struct cjdns **out, const char *host, int port, const char *passw
 void cjdns_close(struct cjdns *cj);
 /* Per-try timeout and number of tries; the total bound is their product. */
 void cjdns_set_timeout(struct cjdns *cj, int timeout_ms, int tries);
+/* How long a cookie is used before a fresh one is asked for (default 10 s; for tests). */
+void cjdns_set_cookie_max_age(struct cjdns *cj, int ms);
 
 /*
  * Call fn with args (a dict, or NULL; not consumed). Authenticated when a
@@ -46,7 +49,10 @@ int cjdns_call_paged(struct cjdns *cj, const char *fn, const struct bval *args, 
  * Bulk: run n calls with up to `window` requests in flight, retrying lost
  * ones. Each request gets its own result (ret, reply, error text); the
  * function returns 0 when every request got an answer (errors included),
- * else the first transport error.
+ * else the first transport error. When no request at all is answered for
+ * tries x timeout, cjdns is taken to be gone and every request still open
+ * fails with -ETIMEDOUT: a dead cjdns costs that long, not that long per
+ * window of requests.
  */
 struct cjdns_req {
 	const char *fn;
