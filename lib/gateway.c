@@ -13,8 +13,13 @@
 
 /* Bulk admin calls: how many requests in flight at once. */
 #define SYNC_WINDOW 64
-/* Past the highest connection number we know, how far to look for strangers. */
-#define SCAN_SLACK 16
+/*
+ * Past the highest connection number we know, how far to look for strangers;
+ * and past the last one found there, how far to look on. At most SCAN_MAX
+ * past ours, whatever a cjdns answers.
+ */
+#define SCAN_SLACK 32
+#define SCAN_MAX (1 << 20)
 
 struct gateway {
 	const struct visp_config *cfg;
@@ -256,9 +261,14 @@ int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struc
 	ret = need_cjdns(gw, err);
 	if (ret == 0 && l.conn_pid == gw->pid)
 		ret = remove_conn(gw, l.conn, err);
-	if (ret == 0)
-		ret = leasedb_set_conn(gw->db, key, -1, -1, err);
-	return ret;
+	/*
+	 * The store already says revoked (that is what counts, and a second
+	 * revoke would only say "no lease"): tell what is left to do.
+	 */
+	if (ret < 0)
+		return verr_wrap(err, "revoked in the lease store, but cjdns may still allow %s "
+				 "until 'visp lease sync'", key);
+	return leasedb_set_conn(gw->db, key, -1, -1, err);
 }
 
 /* ---- lease sync ---- */
@@ -386,9 +396,11 @@ static int add_missing(struct gateway *gw, struct lease **cur, size_t n, const b
 			goto out;
 		idx[m++] = i;
 	}
+	/*
+	 * What was added is recorded even when some requests failed: left
+	 * unrecorded, those entries would all be duplicates for the next sync.
+	 */
 	ret = cjdns_call_many(gw->cj, reqs, m, SYNC_WINDOW, err);
-	if (ret < 0)
-		goto out;
 	for (size_t j = 0; j < m; j++) {
 		struct lease *l = cur[idx[j]];
 		int64_t conn;
@@ -402,6 +414,8 @@ static int add_missing(struct gateway *gw, struct lease **cur, size_t n, const b
 		l->conn_pid = gw->pid;
 		rep->added++;
 	}
+	if (ret < 0)
+		goto out;
 	ret = 0;
 out:
 	free_reqs(reqs, m);
@@ -425,16 +439,20 @@ static int cmp_conn(const void *a, const void *b)
  * Find entries visp did not make, and duplicates of our keys, without
  * IpTunnel_listConnections: connection numbers rise and are never reused,
  * so look at every number up to the highest we know plus a little, skipping
- * our own. A duplicate for one of our keys is removed (it would shadow the
- * right entry); anything else is counted and left alone.
+ * our own, and on past that for as long as entries keep turning up there.
+ * An allowConnection whose reply was lost (retried, or its process killed
+ * before it recorded the number) leaves an entry above every number the
+ * store knows, up to a window of requests and their retries above it. A
+ * duplicate for one of our keys is removed (it would shadow the right
+ * entry); anything else is counted and left alone.
  */
 static int scan_strangers(struct gateway *gw, struct lease **cur, size_t n,
 			  struct sync_report *rep, struct verr *err)
 {
-	int64_t *ours = calloc(n ? n : 1, sizeof(*ours)), top = -1;
+	int64_t *ours = calloc(n ? n : 1, sizeof(*ours)), top = -1, lo = 0, hi, seen = -1;
 	struct lease **bykey = calloc(n ? n : 1, sizeof(*bykey));
 	struct cjdns_req *reqs = NULL, *rm = NULL;
-	size_t nours = 0, m = 0, nrm = 0;
+	size_t nours = 0, m = 0, nrm = 0, cap = 0, k = 0;
 	int ret = -ENOMEM;
 
 	if (!ours || !bykey)
@@ -449,43 +467,66 @@ static int scan_strangers(struct gateway *gw, struct lease **cur, size_t n,
 	}
 	qsort(ours, nours, sizeof(*ours), cmp_conn);
 	qsort(bykey, n, sizeof(*bykey), cmp_key);
-	reqs = calloc(top + 1 + SCAN_SLACK - nours, sizeof(*reqs));
-	rm = calloc(top + 1 + SCAN_SLACK, sizeof(*rm));
-	if (!reqs || !rm)
-		goto out;
-	for (int64_t c = 0, k = 0; c <= top + SCAN_SLACK; c++) {
-		while ((size_t)k < nours && ours[k] < c)
-			k++;
-		if ((size_t)k < nours && ours[k] == c)
-			continue;
-		reqs[m].fn = "IpTunnel_showConnection";
-		if (!(reqs[m++].args = conn_args(c)))
+	for (hi = top + SCAN_SLACK; lo <= hi && hi <= top + SCAN_MAX;
+	     lo = hi + 1, hi = seen + SCAN_SLACK) {
+		free_reqs(reqs, m);
+		m = 0;
+		reqs = calloc(hi - lo + 1, sizeof(*reqs));
+		if (!reqs) {
+			ret = -ENOMEM;
 			goto out;
-	}
-	ret = cjdns_call_many(gw->cj, reqs, m, SYNC_WINDOW, err);
-	if (ret < 0)
-		goto out;
-	for (size_t j = 0; j < m; j++) {
-		const char *key;
-		struct lease probe, *pp = &probe, **hit;
-		int64_t outgoing = 0, conn = 0;
-
-		if (reqs[j].ret < 0)
-			continue;	/* not found: a removed number */
-		key = bval_dict_str(reqs[j].reply, "key");
-		bval_dict_int(reqs[j].reply, "outgoing", &outgoing);
-		bval_dict_int(reqs[j].args, "connection", &conn);
-		if (!key || outgoing)
-			continue;	/* this node's own connectTo: not a lease */
-		snprintf(probe.key, sizeof(probe.key), "%s", key);
-		hit = bsearch(&pp, bykey, n, sizeof(*bykey), cmp_key);
-		if (!hit) {
-			rep->foreign++;
-			continue;
 		}
-		rm[nrm].fn = "IpTunnel_removeConnection";
-		if (!(rm[nrm++].args = conn_args(conn)))
+		for (int64_t c = lo; c <= hi; c++) {
+			while (k < nours && ours[k] < c)
+				k++;
+			if (k < nours && ours[k] == c)
+				continue;
+			reqs[m].fn = "IpTunnel_showConnection";
+			if (!(reqs[m++].args = conn_args(c))) {
+				ret = -ENOMEM;
+				goto out;
+			}
+		}
+		ret = cjdns_call_many(gw->cj, reqs, m, SYNC_WINDOW, err);
+		if (ret < 0)
 			goto out;
+		seen = hi - SCAN_SLACK;	/* ends the loop unless an entry is near the end */
+		for (size_t j = 0; j < m; j++) {
+			const char *key;
+			struct lease probe, *pp = &probe, **hit;
+			int64_t outgoing = 0, conn = 0;
+
+			if (reqs[j].ret < 0)
+				continue;	/* not found: a removed number */
+			key = bval_dict_str(reqs[j].reply, "key");
+			bval_dict_int(reqs[j].reply, "outgoing", &outgoing);
+			bval_dict_int(reqs[j].args, "connection", &conn);
+			if (conn > seen)
+				seen = conn;
+			if (!key || outgoing)
+				continue;	/* this node's own connectTo: not a lease */
+			snprintf(probe.key, sizeof(probe.key), "%s", key);
+			hit = bsearch(&pp, bykey, n, sizeof(*bykey), cmp_key);
+			if (!hit) {
+				rep->foreign++;
+				continue;
+			}
+			if (nrm == cap) {
+				struct cjdns_req *v = realloc(rm, (cap ? cap * 2 : 64) * sizeof(*v));
+
+				if (!v) {
+					ret = -ENOMEM;
+					goto out;
+				}
+				rm = v;
+				cap = cap ? cap * 2 : 64;
+			}
+			rm[nrm] = (struct cjdns_req){ .fn = "IpTunnel_removeConnection" };
+			if (!(rm[nrm++].args = conn_args(conn))) {
+				ret = -ENOMEM;
+				goto out;
+			}
+		}
 	}
 	ret = cjdns_call_many(gw->cj, rm, nrm, SYNC_WINDOW, err);
 	if (ret < 0)

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+/*
+ * lease sync against a fake cjdns in a thread that keeps IpTunnel entries
+ * the way cjdroute does (one rising counter, never reused) and can lose the
+ * replies to one key's allowConnection while still carrying them out: the
+ * faults tests/netns/faults-cjdns.sh found with a real network and the
+ * simulator, at unit scale.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bencode.h"
+#include "cjdns.h"
+#include "config.h"
+#include "gateway.h"
+
+/* Keys from shared/cjdns/README.md. */
+static const char *const keys[] = {
+	"5n251q3f00d1c1ctmzp7yryq4ypcgxm9mc6ujy6plygf30cjphf0.k",
+	"y690udz349hhc3n1xu9rjz6gtb4844dkdc98d9bqudmxd553ksl0.k",
+	"jf86wn3nzxdg0dspj72n1uulgrj2xms5vqj8t0f7cykxm7kdwpf0.k",
+};
+
+#define MAX_ENTRIES 1024
+
+struct fake {
+	int fd, port;
+	pthread_t thread;
+	volatile int stop;
+	pthread_mutex_t lock;
+	int64_t pid, counter;
+	const char *lose_key;	/* allowConnection for it is done, its reply lost */
+	struct entry {
+		bool used;
+		char key[64], ip4[32], ip6[64];
+	} e[MAX_ENTRIES];
+};
+
+static int64_t add_entry(struct fake *f, const char *key, const char *ip4, const char *ip6)
+{
+	int64_t n = f->counter++;
+
+	assert_true(n < MAX_ENTRIES);
+	f->e[n].used = true;
+	snprintf(f->e[n].key, sizeof(f->e[n].key), "%s", key);
+	snprintf(f->e[n].ip4, sizeof(f->e[n].ip4), "%s", ip4 ? ip4 : "");
+	snprintf(f->e[n].ip6, sizeof(f->e[n].ip6), "%s", ip6 ? ip6 : "");
+	return n;
+}
+
+/* Fill reply for one request; false: send nothing. */
+static bool handle(struct fake *f, const char *fn, const struct bval *args, struct bval *reply)
+{
+	int64_t c = -1;
+
+	bval_dict_int(args, "connection", &c);
+	if (!strcmp(fn, "Core_pid")) {
+		bval_dict_set(reply, "pid", bval_new_int(f->pid));
+	} else if (!strcmp(fn, "IpTunnel_allowConnection")) {
+		const char *key = bval_dict_str(args, "publicKeyOfAuthorizedNode");
+
+		c = add_entry(f, key ? key : "", bval_dict_str(args, "ip4Address"),
+			      bval_dict_str(args, "ip6Address"));
+		if (f->lose_key && key && !strcmp(key, f->lose_key))
+			return false;
+		bval_dict_set(reply, "connection", bval_new_int(c));
+	} else if (!strcmp(fn, "IpTunnel_showConnection")) {
+		if (c < 0 || c >= f->counter || !f->e[c].used) {
+			bval_dict_set(reply, "error", bval_new_cstr("connection not found"));
+			return true;
+		}
+		bval_dict_set(reply, "key", bval_new_cstr(f->e[c].key));
+		bval_dict_set(reply, "outgoing", bval_new_int(0));
+		if (f->e[c].ip4[0])
+			bval_dict_set(reply, "ip4Address", bval_new_cstr(f->e[c].ip4));
+		if (f->e[c].ip6[0])
+			bval_dict_set(reply, "ip6Address", bval_new_cstr(f->e[c].ip6));
+	} else if (!strcmp(fn, "IpTunnel_removeConnection")) {
+		if (c < 0 || c >= f->counter || !f->e[c].used) {
+			bval_dict_set(reply, "error", bval_new_cstr("not_found"));
+			return true;
+		}
+		f->e[c].used = false;
+	} else {
+		bval_dict_set(reply, "error", bval_new_cstr("not implemented by the fake"));
+		return true;
+	}
+	bval_dict_set(reply, "error", bval_new_cstr("none"));
+	return true;
+}
+
+static void *fake_main(void *arg)
+{
+	struct fake *f = arg;
+	char buf[2048];
+
+	while (!f->stop) {
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof(from);
+		struct timeval tv = { 0, 20000 };
+		struct bval *req = NULL, *reply = bval_new_dict();
+		const char *q, *txid;
+		char *enc = NULL;
+		size_t len;
+		ssize_t n;
+
+		setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		n = recvfrom(f->fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (n > 0 && bencode_decode(buf, n, &req, NULL) == 0 && (q = bval_dict_str(req, "q"))) {
+			txid = bval_dict_str(req, "txid");
+			if (txid)
+				bval_dict_set(reply, "txid", bval_new_cstr(txid));
+			pthread_mutex_lock(&f->lock);
+			if (handle(f, q, bval_dict_get(req, "args"), reply) &&
+			    bencode_encode(reply, &enc, &len) == 0)
+				sendto(f->fd, enc, len, 0, (struct sockaddr *)&from, fl);
+			pthread_mutex_unlock(&f->lock);
+		}
+		free(enc);
+		bval_free(req);
+		bval_free(reply);
+	}
+	return NULL;
+}
+
+struct t {
+	char dir[64];
+	struct fake *f;
+	struct visp_config *cfg;
+	struct cjdns *cj;
+	struct gateway *gw;
+};
+
+static int setup(void **state)
+{
+	struct t *t = calloc(1, sizeof(*t));
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	struct fake *f = calloc(1, sizeof(*f));
+
+	strcpy(t->dir, "/tmp/visp-test-gateway.XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	f->fd = socket(AF_INET, SOCK_DGRAM, 0);
+	assert_int_equal(bind(f->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	getsockname(f->fd, (struct sockaddr *)&sa, &sl);
+	f->port = ntohs(sa.sin_port);
+	f->pid = 1000;
+	pthread_mutex_init(&f->lock, NULL);
+	pthread_create(&f->thread, NULL, fake_main, f);
+	t->f = f;
+	t->cfg = config_new_defaults();
+	free(t->cfg->state_dir);
+	t->cfg->state_dir = strdup(t->dir);
+	t->cfg->ipv4_pool = strdup("10.99.0.0/24");
+	t->cfg->lease_time = 3600;
+	assert_int_equal(cjdns_open(&t->cj, "127.0.0.1", f->port, NULL, NULL), 0);
+	cjdns_set_timeout(t->cj, 100, 3);
+	assert_int_equal(gateway_open(&t->gw, t->cfg, t->cj, NULL), 0);
+	*state = t;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct t *t = *state;
+	char path[128];
+
+	gateway_close(t->gw);
+	cjdns_close(t->cj);
+	config_free(t->cfg);
+	t->f->stop = 1;
+	pthread_join(t->f->thread, NULL);
+	close(t->f->fd);
+	free(t->f);
+	for (const char *const *s = (const char *const[]){ "", "-wal", "-shm", NULL }; *s; s++) {
+		snprintf(path, sizeof(path), "%s/leases.db%s", t->dir, *s);
+		unlink(path);
+	}
+	rmdir(t->dir);
+	free(t);
+	return 0;
+}
+
+static int count_entries(struct fake *f)
+{
+	int n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (int64_t i = 0; i < f->counter; i++)
+		n += f->e[i].used;
+	pthread_mutex_unlock(&f->lock);
+	return n;
+}
+
+/* cjdroute restarted: no entries, a new pid, the counter from 0. */
+static void restart(struct fake *f)
+{
+	pthread_mutex_lock(&f->lock);
+	memset(f->e, 0, sizeof(f->e));
+	f->counter = 0;
+	f->pid++;
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* A new visp run: the gateway asks cjdns for its pid again. */
+static void rerun(struct t *t)
+{
+	gateway_close(t->gw);
+	t->gw = NULL;
+	assert_int_equal(gateway_open(&t->gw, t->cfg, t->cj, NULL), 0);
+}
+
+/*
+ * An allowConnection carried out but answered too late or never (retried,
+ * or its process killed) leaves an entry above every number the store
+ * knows. The scan for duplicates stopped 16 numbers past the highest
+ * recorded one, so a sync reported success with such duplicates still in
+ * cjdns (faults-cjdns.sh: a lease with two entries after a clean sync). It
+ * now goes on for as long as entries turn up.
+ */
+static void orphans_above_the_store(void **state)
+{
+	struct t *t = *state;
+	struct sync_report rep;
+	struct verr err = { 0 };
+	struct lease l;
+
+	assert_int_equal(gateway_grant(t->gw, keys[0], NULL, NULL, NULL, &l, &err), 0);
+	assert_int_equal(gateway_grant(t->gw, keys[1], NULL, NULL, NULL, &l, &err), 0);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);	/* records the pid */
+	pthread_mutex_lock(&t->f->lock);
+	for (int i = 0; i < 40; i++)
+		add_entry(t->f, keys[i % 2], "10.99.0.2", NULL);
+	pthread_mutex_unlock(&t->f->lock);
+	assert_int_equal(count_entries(t->f), 42);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	assert_int_equal(rep.checked, 2);
+	assert_int_equal(rep.removed_dups, 40);
+	assert_int_equal(count_entries(t->f), 2);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	assert_int_equal(rep.removed_dups, 0);
+}
+
+/*
+ * A sync whose bulk allowConnection failed for one lease (its replies
+ * lost) threw away what it had added for all the others: unrecorded, every
+ * one of those entries was a duplicate for the next sync to remove, and
+ * every lease had to be added again. What was added is recorded now.
+ */
+static void sync_keeps_what_it_added(void **state)
+{
+	struct t *t = *state;
+	struct sync_report rep;
+	struct verr err = { 0 };
+	struct lease l;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(gateway_grant(t->gw, keys[i], NULL, NULL, NULL, &l, &err), 0);
+	restart(t->f);
+	rerun(t);
+	t->f->lose_key = keys[1];
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), -ETIMEDOUT);
+	assert_non_null(strstr(err.msg, "no answer"));
+	assert_int_equal(rep.added, 2);
+	assert_int_equal(rep.failed, 1);
+	/* keys[1]'s allowConnection was carried out on every try: 3 entries. */
+	assert_int_equal(count_entries(t->f), 5);
+	t->f->lose_key = NULL;
+	rerun(t);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	assert_int_equal(rep.checked, 2);
+	assert_int_equal(rep.added, 1);
+	assert_int_equal(rep.removed_dups, 3);
+	assert_int_equal(count_entries(t->f), 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(orphans_above_the_store, setup, teardown),
+		cmocka_unit_test_setup_teardown(sync_keeps_what_it_added, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
