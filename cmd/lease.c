@@ -282,13 +282,16 @@ static int lease_sync(int argc, const char **argv)
 	ret = gateway_sync(gw, &rep, &err);
 	if (ctx.json)
 		printf("{\"checked\":%ld,\"added\":%ld,\"removed_expired\":%ld,\"removed_duplicates\":%ld,"
-		       "\"foreign\":%ld,\"failed\":%ld,\"cjdns_restarted\":%s}\n", rep.checked,
-		       rep.added, rep.removed_expired, rep.removed_dups, rep.foreign, rep.failed,
-		       rep.restarted ? "true" : "false");
+		       "\"foreign\":%ld,\"failed\":%ld,\"cjdns_restarted\":%s,"
+		       "\"cjdns_restarted_during_sync\":%s}\n", rep.checked, rep.added,
+		       rep.removed_expired, rep.removed_dups, rep.foreign, rep.failed,
+		       rep.restarted ? "true" : "false", rep.restarted_during ? "true" : "false");
 	else if (!ctx.quiet)
 		printf("%ld in place, %ld added, %ld expired removed, %ld duplicates removed, "
 		       "%ld not made by visp%s\n", rep.checked, rep.added, rep.removed_expired,
-		       rep.removed_dups, rep.foreign, rep.restarted ? " (cjdns restarted)" : "");
+		       rep.removed_dups, rep.foreign,
+		       rep.restarted_during ? " (cjdns restarted during the sync: synced again)" :
+		       rep.restarted ? " (cjdns restarted)" : "");
 	rc = ret < 0 ? report(&err) : EXIT_OK;
 out:
 	gateway_close(gw);

@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "gateway.h"
 #include "json.h"
@@ -20,6 +23,8 @@
  */
 #define SCAN_SLACK 32
 #define SCAN_MAX (1 << 20)
+/* How long a lease sync waits for another one to finish. */
+#define SYNC_LOCK_WAIT_MS 60000
 
 struct gateway {
 	const struct visp_config *cfg;
@@ -511,6 +516,14 @@ static int scan_strangers(struct gateway *gw, struct lease **cur, size_t n,
 				rep->foreign++;
 				continue;
 			}
+			/*
+			 * Our list was read before the scan: a grant (lease serve)
+			 * may have made and recorded this very entry since. Removing
+			 * it would leave that client without one until the next sync.
+			 */
+			if (leasedb_get(gw->db, key, &probe, NULL) == 0 && probe.conn == conn &&
+			    probe.conn_pid == gw->pid)
+				continue;
 			if (nrm == cap) {
 				struct cjdns_req *v = realloc(rm, (cap ? cap * 2 : 64) * sizeof(*v));
 
@@ -542,7 +555,38 @@ out:
 	return ret;
 }
 
-int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
+/*
+ * One lease sync at a time. Two at once each take the entries the other
+ * just made for duplicates (they are not in its own list) and remove them:
+ * found by tests/netns/faults-cjdns.sh, every lease was left without an
+ * entry until the next sync. An flock on <state_dir>/sync.lock, waited for
+ * with a deadline (a sync is bounded by its admin timeouts).
+ */
+static int lock_sync(struct gateway *gw, int *fd, struct verr *err)
+{
+	struct timespec ts;
+	char path[4096];
+	int waited = 0;
+
+	snprintf(path, sizeof(path), "%s/sync.lock", gw->cfg->state_dir);
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (*fd < 0)
+		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+	while (flock(*fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK && errno != EINTR)
+			return verr_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));
+		if (waited >= SYNC_LOCK_WAIT_MS)
+			return verr_set(err, -EBUSY, "another lease sync has held '%s' for over %d s",
+					path, SYNC_LOCK_WAIT_MS / 1000);
+		ts = (struct timespec){ .tv_nsec = 20 * 1000000 };
+		nanosleep(&ts, NULL);
+		waited += 20;
+	}
+	return 0;
+}
+
+/* One pass: expire, verify, add what is missing, remove duplicates. */
+static int sync_once(struct gateway *gw, struct sync_report *rep, struct verr *err)
 {
 	struct expire_ctx ec = { .gw = gw, .rep = rep };
 	struct leases all = { 0 };
@@ -553,11 +597,6 @@ int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
 	size_t n = 0;
 	int ret;
 
-	memset(rep, 0, sizeof(*rep));
-	/* A store that is not consistent must not be pushed into cjdns. */
-	ret = leasedb_check(gw->db, NULL, now, err);
-	if (ret < 0)
-		goto out;
 	ret = need_cjdns(gw, err);
 	if (ret < 0)
 		goto out;
@@ -591,12 +630,54 @@ int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
 	if (ret < 0)
 		goto out;
 	ret = leasedb_meta_set(gw->db, "cjdns_pid", pidstr, err);
-	if (ret == 0 && rep->failed)
-		ret = verr_set(err, -EIO, "%ld lease(s) could not be applied to cjdns", rep->failed);
 out:
 	free(all.v);
 	free(cur);
 	free(ok);
+	return ret;
+}
+
+int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
+{
+	int64_t pid = -1, first = -1;
+	int ret, lock = -1;
+
+	memset(rep, 0, sizeof(*rep));
+	ret = lock_sync(gw, &lock, err);
+	if (ret < 0)
+		goto out;
+	/* A store that is not consistent must not be pushed into cjdns. */
+	ret = leasedb_check(gw->db, NULL, time(NULL), err);
+	if (ret < 0)
+		goto out;
+	/*
+	 * A cjdroute that restarts under a sync loses what was added before,
+	 * and what comes after is recorded under the old pid: the sync would
+	 * report success with clients missing (faults-cjdns.sh). Its pid is
+	 * asked again at the end, and the sync done again once if it changed.
+	 */
+	for (int pass = 0;; pass++) {
+		ret = sync_once(gw, rep, err);
+		if (ret == 0)
+			ret = cjdns_pid(gw->cj, &pid, err);
+		if (ret < 0 || pid == gw->pid)
+			break;
+		if (pass) {
+			ret = verr_set(err, -EAGAIN, "cjdroute restarted during the sync, twice (pid "
+				       "%lld, %lld, %lld): run it again", (long long)first,
+				       (long long)gw->pid, (long long)pid);
+			break;
+		}
+		first = gw->pid;
+		gw->pid = pid;
+		memset(rep, 0, sizeof(*rep));
+		rep->restarted = rep->restarted_during = true;
+	}
+	if (ret == 0 && rep->failed)
+		ret = verr_set(err, -EIO, "%ld lease(s) could not be applied to cjdns", rep->failed);
+out:
+	if (lock >= 0)
+		close(lock);	/* and with it the lock */
 	return ret;
 }
 

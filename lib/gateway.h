@@ -42,6 +42,7 @@ struct sync_report {
 	long foreign;		/* incoming entries visp did not make (left alone) */
 	long failed;		/* leases that could not be applied */
 	bool restarted;		/* cjdns's pid changed since the last sync */
+	bool restarted_during;	/* ... and during this one: it was done again */
 };
 int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err);
 

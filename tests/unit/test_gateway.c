@@ -18,13 +18,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "bencode.h"
 #include "cjdns.h"
 #include "config.h"
 #include "gateway.h"
+#include "leasedb.h"
 
 /* Keys from shared/cjdns/README.md. */
 static const char *const keys[] = {
@@ -42,6 +46,11 @@ struct fake {
 	pthread_mutex_t lock;
 	int64_t pid, counter;
 	const char *lose_key;	/* allowConnection for it is done, its reply lost */
+	int requests;
+	/* Called (under lock) before answering showConnection for hook_at. */
+	void (*hook)(struct fake *f, void *arg);
+	int64_t hook_at;
+	void *hook_arg;
 	struct entry {
 		bool used;
 		char key[64], ip4[32], ip6[64];
@@ -66,6 +75,11 @@ static bool handle(struct fake *f, const char *fn, const struct bval *args, stru
 	int64_t c = -1;
 
 	bval_dict_int(args, "connection", &c);
+	f->requests++;
+	if (f->hook && !strcmp(fn, "IpTunnel_showConnection") && c == f->hook_at) {
+		f->hook(f, f->hook_arg);
+		f->hook = NULL;
+	}
 	if (!strcmp(fn, "Core_pid")) {
 		bval_dict_set(reply, "pid", bval_new_int(f->pid));
 	} else if (!strcmp(fn, "IpTunnel_allowConnection")) {
@@ -184,8 +198,9 @@ static int teardown(void **state)
 	pthread_join(t->f->thread, NULL);
 	close(t->f->fd);
 	free(t->f);
-	for (const char *const *s = (const char *const[]){ "", "-wal", "-shm", NULL }; *s; s++) {
-		snprintf(path, sizeof(path), "%s/leases.db%s", t->dir, *s);
+	for (const char *const *s = (const char *const[]){ "leases.db", "leases.db-wal", "leases.db-shm",
+								  "sync.lock", NULL }; *s; s++) {
+		snprintf(path, sizeof(path), "%s/%s", t->dir, *s);
 		unlink(path);
 	}
 	rmdir(t->dir);
@@ -205,12 +220,17 @@ static int count_entries(struct fake *f)
 }
 
 /* cjdroute restarted: no entries, a new pid, the counter from 0. */
-static void restart(struct fake *f)
+static void restart_locked(struct fake *f, void *arg)
 {
-	pthread_mutex_lock(&f->lock);
 	memset(f->e, 0, sizeof(f->e));
 	f->counter = 0;
 	f->pid++;
+}
+
+static void restart(struct fake *f)
+{
+	pthread_mutex_lock(&f->lock);
+	restart_locked(f, NULL);
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -286,11 +306,143 @@ static void sync_keeps_what_it_added(void **state)
 	assert_int_equal(count_entries(t->f), 3);
 }
 
+/* A lease serve of another process granting keys[0] again: stale entry out, new one in. */
+struct regrant {
+	struct leasedb *db;
+	int64_t conn;
+};
+
+static void regrant(struct fake *f, void *arg)
+{
+	struct regrant *g = arg;
+
+	f->e[0].used = false;
+	g->conn = add_entry(f, keys[0], "10.99.0.2", NULL);
+	assert_int_equal(leasedb_set_conn(g->db, keys[0], g->conn, f->pid, NULL), 0);
+}
+
+/*
+ * A sync read the store before it scanned for duplicates, so an entry a
+ * grant made and recorded meanwhile (lease serve does not wait for syncs)
+ * looked like a duplicate and was removed: that client had no entry until
+ * the next sync. The store is asked again before anything is removed.
+ */
+static void grant_during_scan(void **state)
+{
+	struct t *t = *state;
+	struct regrant g = { 0 };
+	struct sync_report rep;
+	struct verr err = { 0 };
+	struct lease l;
+
+	assert_int_equal(gateway_grant(t->gw, keys[0], NULL, NULL, NULL, &l, &err), 0);
+	assert_int_equal(gateway_grant(t->gw, keys[1], NULL, NULL, NULL, &l, &err), 0);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	assert_int_equal(leasedb_open(&g.db, t->dir, &err), 0);
+	t->f->hook = regrant;
+	t->f->hook_arg = &g;
+	t->f->hook_at = 2;	/* the first number the scan asks about */
+	rerun(t);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	assert_null(t->f->hook);	/* it ran */
+	assert_int_equal(rep.removed_dups, 0);
+	assert_true(t->f->e[g.conn].used);
+	assert_int_equal(leasedb_get(g.db, keys[0], &l, &err), 0);
+	assert_int_equal(l.conn, g.conn);
+	assert_int_equal(count_entries(t->f), 2);
+	leasedb_close(g.db);
+}
+
+/*
+ * cjdroute restarting under a sync lost what the sync had added before,
+ * and the rest was recorded under the old pid: the sync said it succeeded
+ * with clients missing (faults-cjdns.sh, a restart under a sync through the
+ * proxy). It now asks for the pid again at the end and syncs once more.
+ */
+static void restart_during_sync(void **state)
+{
+	struct t *t = *state;
+	struct sync_report rep;
+	struct verr err = { 0 };
+	struct lease l;
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(gateway_grant(t->gw, keys[i], NULL, NULL, NULL, &l, &err), 0);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	restart(t->f);
+	rerun(t);
+	/* The scan of the sync after the restart asks about 3: cjdroute restarts then. */
+	t->f->hook = restart_locked;
+	t->f->hook_at = 3;
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	assert_null(t->f->hook);
+	assert_true(rep.restarted_during);
+	assert_int_equal(rep.added, 3);
+	assert_int_equal(count_entries(t->f), 3);
+	rerun(t);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	assert_int_equal(rep.checked, 3);
+	assert_false(rep.restarted);
+}
+
+struct holder {
+	char path[128];
+	int fd;
+	int requests_at_release;
+	struct fake *f;
+};
+
+static void *hold_lock(void *arg)
+{
+	struct holder *h = arg;
+	struct timespec ts = { 0, 300 * 1000000 };
+
+	nanosleep(&ts, NULL);
+	pthread_mutex_lock(&h->f->lock);
+	h->requests_at_release = h->f->requests;
+	pthread_mutex_unlock(&h->f->lock);
+	close(h->fd);
+	return NULL;
+}
+
+/*
+ * Two syncs at once removed each other's fresh entries as duplicates (each
+ * scan knows only its own): faults-cjdns.sh saw every lease without an
+ * entry after two racing syncs. A sync now waits for the one under way.
+ */
+static void one_sync_at_a_time(void **state)
+{
+	struct t *t = *state;
+	struct holder h = { .f = t->f };
+	struct sync_report rep;
+	struct verr err = { 0 };
+	struct lease l;
+	pthread_t th;
+
+	assert_int_equal(gateway_grant(t->gw, keys[0], NULL, NULL, NULL, &l, &err), 0);
+	snprintf(h.path, sizeof(h.path), "%s/sync.lock", t->dir);
+	h.fd = open(h.path, O_RDWR | O_CREAT, 0600);
+	assert_true(h.fd >= 0);
+	assert_int_equal(flock(h.fd, LOCK_EX), 0);
+	t->f->requests = 0;
+	rerun(t);
+	pthread_create(&th, NULL, hold_lock, &h);
+	assert_int_equal(gateway_sync(t->gw, &rep, &err), 0);
+	pthread_join(th, NULL);
+	/* Not one admin request before the other "sync" let go. */
+	assert_int_equal(h.requests_at_release, 0);
+	assert_true(t->f->requests > 0);
+	unlink(h.path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(orphans_above_the_store, setup, teardown),
 		cmocka_unit_test_setup_teardown(sync_keeps_what_it_added, setup, teardown),
+		cmocka_unit_test_setup_teardown(grant_during_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(one_sync_at_a_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(restart_during_sync, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
