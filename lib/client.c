@@ -736,6 +736,63 @@ out:
 	return ret;
 }
 
+/* How far from a connection number duplicates of it are looked for. */
+#define STRAY_SPAN 8
+
+/*
+ * Remove every outgoing connection to key near `keep` but keep itself
+ * (best effort: what cannot be asked about stays). IpTunnel_connectTo is
+ * not idempotent: when its reply is lost, the retry makes a second
+ * connection to the same gateway, and the one visp did not record outlives
+ * disconnect (faults-client.sh, 30% of admin replies lost). Numbers rise and
+ * the retries follow at once, so the duplicates are next to the number kept;
+ * IpTunnel_listConnections is no option: on a node that is a gateway too,
+ * thousands of entries make its reply abort cjdroute.
+ */
+static void drop_strays(struct client *c, const char *key, long long keep)
+{
+	struct cjdns_req reqs[2 * STRAY_SPAN], rm[2 * STRAY_SPAN];
+	size_t n = 0, nrm = 0;
+
+	if (need_cjdns(c, NULL) < 0)
+		return;
+	for (long long i = keep - STRAY_SPAN; i <= keep + STRAY_SPAN; i++) {
+		if (i < 0 || i == keep)
+			continue;
+		reqs[n] = (struct cjdns_req){ .fn = "IpTunnel_showConnection",
+					      .args = bval_new_dict() };
+		if (!reqs[n].args || bval_dict_set(reqs[n].args, "connection", bval_new_int(i)) < 0) {
+			bval_free(reqs[n].args);
+			break;
+		}
+		n++;
+	}
+	cjdns_call_many(c->cj, reqs, n, n, NULL);
+	for (size_t j = 0; j < n; j++) {
+		const struct bval *r = reqs[j].reply;
+		const char *k = bval_dict_str(r, "key");
+		int64_t out = 0, num = -1;
+
+		bval_dict_int(r, "outgoing", &out);
+		bval_dict_int(reqs[j].args, "connection", &num);
+		if (reqs[j].ret == 0 && out == 1 && k && !strcmp(k, key)) {
+			rm[nrm] = (struct cjdns_req){ .fn = "IpTunnel_removeConnection",
+						      .args = reqs[j].args };
+			reqs[j].args = NULL;
+			note(c, true, "removing cjdns connection %lld, a duplicate of %lld to %s",
+			     (long long)num, keep, key);
+			nrm++;
+		}
+		bval_free(reqs[j].args);
+		bval_free(reqs[j].reply);
+	}
+	cjdns_call_many(c->cj, rm, nrm, nrm, NULL);
+	for (size_t j = 0; j < nrm; j++) {
+		bval_free(rm[j].args);
+		bval_free(rm[j].reply);
+	}
+}
+
 static int connect_to(struct client *c, const char *key, long long *conn, struct verr *err)
 {
 	struct bval *reply = NULL;
@@ -747,8 +804,10 @@ static int connect_to(struct client *c, const char *key, long long *conn, struct
 		    &reply, err);
 	if (ret == 0 && bval_dict_int(reply, "connection", &n) < 0)
 		ret = verr_set(err, -EBADMSG, "IpTunnel_connectTo: no connection number");
-	if (ret == 0)
+	if (ret == 0) {
 		*conn = n;
+		drop_strays(c, key, n);
+	}
 	bval_free(reply);
 	return ret;
 }
@@ -1436,6 +1495,9 @@ static int teardown(struct client *c, struct verr *err)
 		if (r == 0)
 			note(c, true, "removed cjdns connection %lld", st->conn);
 	}
+	/* A connect that died before it could look for duplicates leaves them to us. */
+	if (st->conn >= 0 && c->cj && st->gateway[0])
+		drop_strays(c, st->gateway, st->conn);
 	if (st->connected)
 		routegen_forget(c);
 	for (int i = 0; ifindex && i < st->nroutes; i++) {

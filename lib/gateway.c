@@ -946,6 +946,15 @@ static int handle_nameservers(struct gateway *gw, char **json)
 	return *json ? 200 : 500;
 }
 
+const char *gateway_allow(const char *path)
+{
+	if (!strcmp(path, "/lease"))
+		return "GET, POST, DELETE";
+	if (!strcmp(path, "/tunnels") || !strcmp(path, "/nameservers"))
+		return "GET";
+	return NULL;
+}
+
 int gateway_handle(struct gateway *gw, const struct http_request *req, char **json,
 		   struct verr *err)
 {

@@ -66,4 +66,7 @@ int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, st
 int gateway_handle(struct gateway *gw, const struct http_request *req, char **json,
 		   struct verr *err);
 
+/* The Allow header of a 405 for path: the methods it takes, NULL when it does not exist. */
+const char *gateway_allow(const char *path);
+
 #endif

@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,13 @@ static int read_body(int fd, long long deadline, struct http_request *req, const
 {
 	size_t want = req->content_length;
 
+	/*
+	 * Bytes past Content-Length would be a pipelined next request; with
+	 * "Connection: close" there is none, so they are not ours. Refusing them
+	 * would make the answer depend on how the segments happened to arrive.
+	 */
 	if (nhave > want)
-		return verr_set(err, 400, "more bytes than Content-Length");
+		nhave = want;
 	req->body = malloc(want + 1);
 	if (!req->body)
 		return verr_set(err, 503, "out of memory");
@@ -72,25 +78,94 @@ static int read_body(int fd, long long deadline, struct http_request *req, const
 	return 0;
 }
 
+/* RFC 9110 tchar: what a method or a header name is made of. */
+static bool is_tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static bool is_token(const char *s, size_t len)
+{
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if (!is_tchar((unsigned char)s[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Methods are case-sensitive tokens. One visp does not know ("post", "FOO")
+ * is 501; one it knows reaches the handler, which answers 405 where the
+ * resource does not allow it.
+ */
+static int check_method(struct http_request *req, const char *m, size_t len, struct verr *err)
+{
+	static const char *const known[] = {
+		"GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "TRACE", "PATCH", "CONNECT",
+	};
+
+	if (!is_token(m, len))
+		return verr_set(err, 400, "malformed method");
+	if (len >= sizeof(req->method))
+		return verr_set(err, 501, "unknown method");
+	memcpy(req->method, m, len);
+	req->method[len] = '\0';
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcmp(req->method, known[i]))
+			return 0;
+	return verr_set(err, 501, "unknown method");
+}
+
+/* "HTTP/" DIGIT "." DIGIT: 1.x is spoken (1.2 as 1.1), other majors get 505. */
+static int check_version(const char *v, struct verr *err)
+{
+	if (strncmp(v, "HTTP/", 5) || !isdigit((unsigned char)v[5]) || v[6] != '.' ||
+	    !isdigit((unsigned char)v[7]) || v[8])
+		return verr_set(err, 400, "malformed HTTP version");
+	if (v[5] != '1')
+		return verr_set(err, 505, "only HTTP/1.x is spoken here");
+	return 0;
+}
+
+/*
+ * The origin form "/path?query", or the absolute form "http://host/path?query"
+ * that a server must accept too (RFC 9112, 3.2.2; the authority is ignored:
+ * the requester is known by its address). Visible ASCII only, no fragment.
+ */
 static int set_target(struct http_request *req, const char *t, size_t len, struct verr *err)
 {
-	size_t plen = strcspn(t, "?#");
+	size_t plen;
 
 	if (len >= HTTP_MAX_TARGET)
 		return verr_set(err, 414, "request target too long");
+	for (size_t i = 0; i < len; i++)
+		if (t[i] <= ' ' || t[i] >= 0x7f || t[i] == '#')
+			return verr_set(err, 400, "bad character in request target");
+	if (len > 7 && !strncasecmp(t, "http://", 7)) {
+		size_t alen = strcspn(t + 7, "/?");
+
+		if (alen == 0)
+			return verr_set(err, 400, "absolute request target without a host");
+		if (alen > len - 7)
+			alen = len - 7;
+		t += 7 + alen;
+		len -= 7 + alen;
+		strcpy(req->path, "/");		/* an empty path is "/" */
+	} else if (!len || t[0] != '/') {
+		return verr_set(err, 400, "request target must be an absolute path");
+	}
+	plen = strcspn(t, "?");
 	if (plen > len)
 		plen = len;
-	if (plen == 0 || t[0] != '/')
-		return verr_set(err, 400, "request target must be an absolute path");
-	memcpy(req->path, t, plen);
-	req->path[plen] = '\0';
-	if (plen < len && t[plen] == '?') {
-		size_t qlen = strcspn(t + plen + 1, "#");
-
-		if (qlen > len - plen - 1)
-			qlen = len - plen - 1;
-		memcpy(req->query, t + plen + 1, qlen);
-		req->query[qlen] = '\0';
+	if (plen) {
+		memcpy(req->path, t, plen);
+		req->path[plen] = '\0';
+	}
+	if (plen < len) {
+		memcpy(req->query, t + plen + 1, len - plen - 1);
+		req->query[len - plen - 1] = '\0';
 	}
 	return 0;
 }
@@ -118,10 +193,20 @@ static int set_content_length(struct http_request *req, const char *v, struct ve
 	return 0;
 }
 
+/* A header value: visible characters, obs-text, spaces and tabs; no other control. */
+static bool good_value(const char *v)
+{
+	for (; *v; v++)
+		if (((unsigned char)*v < ' ' && *v != '\t') || *v == 0x7f)
+			return false;
+	return true;
+}
+
 /* Parse the request line and headers (NUL-terminated head, lines end in \r\n or \n). */
 static int parse_head(char *head, struct http_request *req, struct verr *err)
 {
 	char *line, *save = NULL, *sp1, *sp2;
+	bool chunked = false;
 	int ret;
 
 	line = strtok_r(head, "\n", &save);
@@ -132,15 +217,18 @@ static int parse_head(char *head, struct http_request *req, struct verr *err)
 	sp2 = sp1 ? strchr(sp1 + 1, ' ') : NULL;
 	if (!sp1 || !sp2 || strchr(sp2 + 1, ' '))
 		return verr_set(err, 400, "malformed request line");
-	if (sp1 - line >= (long)sizeof(req->method) || sp1 == line)
-		return verr_set(err, 501, "unknown method");
-	for (char *p = line; p < sp1; p++)
-		if (!isupper((unsigned char)*p))
-			return verr_set(err, 400, "malformed method");
-	memcpy(req->method, line, sp1 - line);
-	req->method[sp1 - line] = '\0';
-	if (strncmp(sp2 + 1, "HTTP/1.", 7) || !isdigit((unsigned char)sp2[8]) || sp2[9])
-		return verr_set(err, 505, "only HTTP/1.x is spoken here");
+	/* The version first: in another version even the method may mean something else. */
+	ret = check_version(sp2 + 1, err);
+	if (ret == 0)
+		ret = check_method(req, line, sp1 - line, err);
+	if (ret)
+		return ret;
+	if (!strcmp(req->method, "CONNECT"))
+		return verr_set(err, 501, "CONNECT: this is no proxy");
+	if (sp2 - sp1 == 2 && sp1[1] == '*')
+		return strcmp(req->method, "OPTIONS")
+		       ? verr_set(err, 400, "request target must be an absolute path")
+		       : verr_set(err, 501, "OPTIONS * is not implemented");
 	ret = set_target(req, sp1 + 1, sp2 - sp1 - 1, err);
 	if (ret)
 		return ret;
@@ -151,21 +239,41 @@ static int parse_head(char *head, struct http_request *req, struct verr *err)
 		if (!*line)
 			break;
 		colon = strchr(line, ':');
-		if (!colon || colon == line || line[0] == ' ' || line[0] == '\t')
+		/* Also refuses obs-fold and "Name : value" (RFC 9112, 5.1 and 5.2). */
+		if (!colon || !is_token(line, colon - line))
 			return verr_set(err, 400, "malformed header line");
 		*colon = '\0';
-		for (char *p = line; *p; p++)
-			if (!isgraph((unsigned char)*p))
-				return verr_set(err, 400, "malformed header name");
+		if (!good_value(colon + 1))
+			return verr_set(err, 400, "control character in header '%.32s'", line);
 		if (!strcasecmp(line, "Content-Length")) {
 			ret = set_content_length(req, colon + 1, err);
 			if (ret)
 				return ret;
 		} else if (!strcasecmp(line, "Transfer-Encoding")) {
-			return verr_set(err, 411, "chunked bodies are not accepted: send Content-Length");
+			chunked = true;
 		}
 	}
+	/* Two framings at once is how requests are smuggled past a proxy. */
+	if (chunked && req->content_length >= 0)
+		return verr_set(err, 400, "both Transfer-Encoding and Content-Length");
+	if (chunked)
+		return verr_set(err, 411, "chunked bodies are not accepted: send Content-Length");
 	return 0;
+}
+
+/*
+ * A CR is only ever part of a line end. One alone ends a line for some
+ * readers and not for others, so it must not be read as either (RFC 9112,
+ * 2.2): it is refused.
+ */
+static bool bare_cr(const char *p, size_t len)
+{
+	const char *end = p + len;
+
+	for (const char *cr = memchr(p, '\r', len); cr; cr = memchr(cr + 1, '\r', end - cr - 1))
+		if (cr + 1 == end || cr[1] != '\n')
+			return true;
+	return false;
 }
 
 /* The blank line ending the head: "\r\n\r\n" or a bare "\n\n", whichever comes first. */
@@ -197,7 +305,13 @@ int http_read_request(int fd, int timeout_ms, struct http_request *req, struct v
 		ssize_t n;
 
 		if (len == HTTP_MAX_HEAD) {
-			ret = verr_set(err, 431, "request head larger than %d bytes", HTTP_MAX_HEAD);
+			/* Not even the request line fits: that is the target's fault. */
+			if (!memchr(buf, '\n', len))
+				ret = verr_set(err, 414, "request line longer than %d bytes",
+					       HTTP_MAX_HEAD);
+			else
+				ret = verr_set(err, 431, "request head larger than %d bytes",
+					       HTTP_MAX_HEAD);
 			goto out;
 		}
 		n = read_some(fd, buf + len, HTTP_MAX_HEAD - len, deadline);
@@ -216,6 +330,10 @@ int http_read_request(int fd, int timeout_ms, struct http_request *req, struct v
 			goto out;
 		}
 		end = head_end(buf, &skip);
+	}
+	if (bare_cr(buf, end - buf + skip)) {
+		ret = verr_set(err, 400, "CR without LF in request head");
+		goto out;
 	}
 	*end = '\0';
 	ret = parse_head(buf, req, err);
@@ -238,9 +356,11 @@ int http_read_cgi(int fd, int timeout_ms, struct http_request *req, struct verr 
 
 	memset(req, 0, sizeof(*req));
 	req->content_length = -1;
-	if (!method || !*method || strlen(method) >= sizeof(req->method))
+	if (!method || !*method)
 		return verr_set(err, 400, "no REQUEST_METHOD");
-	strcpy(req->method, method);
+	ret = check_method(req, method, strlen(method), err);
+	if (ret)
+		return ret;
 	if (!path || !*path)
 		path = uri;
 	if (!path)
@@ -306,17 +426,21 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int http_write_response(int fd, int cgi, int status, const char *json)
+int http_write_response(int fd, int cgi, int status, const char *allow, const char *json)
 {
 	size_t blen = strlen(json);
-	char head[256];
+	char head[320];
 	int hlen, ret;
 
+	/* A 405 must say what is allowed (RFC 9110, 15.5.6). */
 	hlen = snprintf(head, sizeof(head),
 			"%s%d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
-			"%s\r\n",
+			"%s%s%s%s\r\n",
 			cgi ? "Status: " : "HTTP/1.1 ", status, http_reason(status), blen + 1,
+			allow ? "Allow: " : "", allow ? allow : "", allow ? "\r\n" : "",
 			cgi ? "" : "Connection: close\r\n");
+	if (hlen < 0 || (size_t)hlen >= sizeof(head))
+		return -EINVAL;
 	ret = write_all(fd, head, hlen);
 	if (ret == 0)
 		ret = write_all(fd, json, blen);

@@ -28,7 +28,8 @@ struct http_request {
 /*
  * Read one request from fd within timeout_ms (a silent or slow client is cut
  * off). Returns 0, or the HTTP status to answer with (400, 408, 411, 413,
- * 414, 431, 501, 505) and a reason in err.
+ * 414, 431, 501, 505) and a reason in err. The method of a 0 return is one
+ * of RFC 9110's (and PATCH), but not CONNECT; the path starts with '/'.
  */
 int http_read_request(int fd, int timeout_ms, struct http_request *req, struct verr *err);
 
@@ -40,8 +41,11 @@ int http_read_cgi(int fd, int timeout_ms, struct http_request *req, struct verr 
 
 void http_request_free(struct http_request *req);
 
-/* Write a complete response with a JSON body; cgi selects "Status:" framing. */
-int http_write_response(int fd, int cgi, int status, const char *json);
+/*
+ * Write a complete response with a JSON body; cgi selects "Status:" framing,
+ * allow (NULL: none) is the Allow header a 405 needs.
+ */
+int http_write_response(int fd, int cgi, int status, const char *allow, const char *json);
 const char *http_reason(int status);
 
 /* The peer of a connected socket, as text (IPv4-mapped IPv6 unwrapped). */

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <yajl/yajl_gen.h>
@@ -92,16 +93,64 @@ const char *json_text(struct json *j, size_t *len)
 	return (const char *)buf;
 }
 
-/* yajl has no depth limit of its own: count brackets outside strings first. */
-static int check_depth(const char *text, size_t len, int max_depth)
+/*
+ * The length of the UTF-8 sequence at s (at most len bytes), 0 when it is
+ * not one: RFC 3629, so no overlong forms, no surrogates, nothing past
+ * U+10FFFF. yajl lets all three through.
+ */
+static size_t utf8_len(const unsigned char *s, size_t len)
+{
+	size_t n;
+	uint32_t cp;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1f;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0f;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07;
+	else
+		return 0;
+	if (n > len)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/*
+ * What yajl_tree would take but JSON (RFC 8259) or visp must not, looked
+ * for before yajl sees the text: nesting deeper than max_depth (yajl has no
+ * limit of its own), comments (yajl_tree always allows them), bytes that are
+ * not UTF-8, and "\u0000", which yajl_tree turns into a NUL that silently
+ * cuts the C string short ("KEY.k\u0000junk" would read as KEY.k).
+ */
+static int check_text(const char *text, size_t len, int max_depth, struct verr *err)
 {
 	bool in_str = false, esc = false;
 	int depth = 0;
 
 	for (size_t i = 0; i < len; i++) {
-		char c = text[i];
+		unsigned char c = text[i];
+		size_t n = utf8_len((const unsigned char *)text + i, len - i);
 
+		if (!n)
+			return verr_set(err, -EINVAL, "JSON is not UTF-8 (byte %zu)", i);
+		if (n > 1) {
+			i += n - 1;
+			continue;
+		}
 		if (in_str) {
+			if (esc && c == 'u' && len - i > 4 && !memcmp(text + i + 1, "0000", 4))
+				return verr_set(err, -EINVAL, "\\u0000 in a JSON string");
 			if (esc)
 				esc = false;
 			else if (c == '\\')
@@ -113,26 +162,73 @@ static int check_depth(const char *text, size_t len, int max_depth)
 		if (c == '"')
 			in_str = true;
 		else if ((c == '{' || c == '[') && ++depth > max_depth)
-			return -E2BIG;
+			return verr_set(err, -EINVAL, "JSON nested deeper than %d", max_depth);
 		else if (c == '}' || c == ']')
 			depth--;
+		else if (c == '/')
+			return verr_set(err, -EINVAL, "comments are not JSON");
 	}
 	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * Does an object, at any depth, name one member twice? Readers disagree on
+ * which one counts (yajl_tree keeps both, lookups find the first), so such
+ * a document means different things to different programs: refused.
+ */
+static int duplicate_member(yajl_val v, const char **dup)
+{
+	const char **keys = NULL;
+	size_t n;
+	int ret = 0;
+
+	if (YAJL_IS_ARRAY(v)) {
+		for (size_t i = 0; ret == 0 && i < v->u.array.len; i++)
+			ret = duplicate_member(v->u.array.values[i], dup);
+		return ret;
+	}
+	if (!YAJL_IS_OBJECT(v))
+		return 0;
+	n = v->u.object.len;
+	if (n > 1) {
+		keys = malloc(n * sizeof(*keys));
+		if (!keys)
+			return -ENOMEM;
+		memcpy(keys, v->u.object.keys, n * sizeof(*keys));
+		qsort(keys, n, sizeof(*keys), cmp_str);
+		for (size_t i = 1; ret == 0 && i < n; i++)
+			if (!strcmp(keys[i - 1], keys[i])) {
+				*dup = keys[i];
+				ret = 1;
+			}
+		free(keys);
+	}
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		ret = duplicate_member(v->u.object.values[i], dup);
+	return ret;
 }
 
 static int parse(const char *text, size_t len, size_t max_bytes, int max_depth,
 		 yajl_type want, struct jval **out, struct verr *err)
 {
 	char ebuf[128] = "", *copy;
+	const char *dup = NULL;
 	yajl_val v;
+	int ret;
 
 	*out = NULL;
 	if (len > max_bytes)
 		return verr_set(err, -E2BIG, "JSON larger than %zu bytes", max_bytes);
 	if (memchr(text, '\0', len))
 		return verr_set(err, -EINVAL, "NUL byte in JSON");
-	if (check_depth(text, len, max_depth) < 0)
-		return verr_set(err, -EINVAL, "JSON nested deeper than %d", max_depth);
+	ret = check_text(text, len, max_depth, err);
+	if (ret < 0)
+		return ret;
 	copy = strndup(text, len);
 	if (!copy)
 		return -ENOMEM;
@@ -146,6 +242,21 @@ static int parse(const char *text, size_t len, size_t max_bytes, int max_depth,
 		yajl_tree_free(v);
 		return verr_set(err, -EINVAL, "JSON is not an %s",
 				want == yajl_t_object ? "object" : "array");
+	}
+	ret = duplicate_member(v, &dup);
+	if (ret > 0) {
+		/* The name goes into messages that must stay printable ASCII. */
+		char name[33];
+		size_t i;
+
+		for (i = 0; dup[i] && i < sizeof(name) - 1; i++)
+			name[i] = dup[i] >= ' ' && dup[i] < 0x7f && dup[i] != '"' ? dup[i] : '?';
+		name[i] = '\0';
+		ret = verr_set(err, -EINVAL, "JSON names member \"%s\" twice", name);
+	}
+	if (ret) {
+		yajl_tree_free(v);
+		return ret;
 	}
 	*out = (struct jval *)v;
 	return 0;

@@ -38,7 +38,8 @@
 	X(sqlite3_file_control) X(sqlite3_finalize)				\
 	X(sqlite3_get_autocommit) X(sqlite3_open_v2)				\
 	X(sqlite3_prepare_v2) X(sqlite3_prepare_v3) X(sqlite3_reset)		\
-	X(sqlite3_step) X(sqlite3_wal_autocheckpoint)
+	X(sqlite3_step) X(sqlite3_system_errno)					\
+	X(sqlite3_wal_autocheckpoint)
 DL_LIBRARY(sqlite, "libsqlite3.so.0", SQLITE_SYMS)
 
 #define LEASEDB_FILE "leases.db"
@@ -185,7 +186,13 @@ static int errno_of(int rc)
 	case SQLITE_NOTADB:
 		return -EUCLEAN;
 	case SQLITE_FULL:
-		return -ENOSPC;
+		/*
+		 * Not -ENOSPC: in visp that is an exhausted pool or max_leases,
+		 * which lease serve tells the requester as it is and exit_code
+		 * makes 6 ("unavailable"). A full disk is the command failing (1),
+		 * and none of the requester's business.
+		 */
+		return -EIO;
 	case SQLITE_CONSTRAINT:
 		return -EEXIST;
 	default:
@@ -193,11 +200,27 @@ static int errno_of(int rc)
 	}
 }
 
-/* Call before anything else touches the connection: the message is the last call's. */
+/*
+ * Call before anything else touches the connection: the message is the last
+ * call's. SQLite's own words ("disk I/O error", "unable to open database
+ * file") do not say why; the system call that failed does: on a full disk,
+ * growing the -wal or -shm file fails with ENOSPC and SQLite says only
+ * "disk I/O error". Its errno is appended.
+ */
 static int sqlerr(struct leasedb *db, int rc, struct verr *err)
 {
 	const char *msg = db->db ? sym_sqlite3_errmsg(db->db) : sym_sqlite3_errstr(rc);
+	int sys = db->db ? sym_sqlite3_system_errno(db->db) : 0;
 
+	switch (rc & 0xff) {
+	case SQLITE_IOERR:
+	case SQLITE_FULL:
+	case SQLITE_CANTOPEN:
+	case SQLITE_READONLY:
+		if (sys)
+			return verr_set(err, errno_of(rc), "lease store '%s': %s (%s)", db->path, msg,
+					strerror(sys));
+	}
 	return verr_set(err, errno_of(rc), "lease store '%s': %s", db->path, msg);
 }
 

@@ -180,7 +180,7 @@ static int setup(void **state)
 	t->cfg->ipv4_pool = strdup("10.99.0.0/24");
 	t->cfg->lease_time = 3600;
 	assert_int_equal(cjdns_open(&t->cj, "127.0.0.1", f->port, NULL, NULL), 0);
-	cjdns_set_timeout(t->cj, 100, 3);
+	cjdns_set_timeout(t->cj, 300, 3);	/* generous: valgrind runs these too */
 	assert_int_equal(gateway_open(&t->gw, t->cfg, t->cj, NULL), 0);
 	*state = t;
 	return 0;

@@ -71,10 +71,60 @@ static void offer_expires_round_trips(void **state)
 	free(o);
 }
 
+/*
+ * tests/netns/hostile.sh: the lease request parser took JSON that readers
+ * disagree on. yajl_tree turns "\u0000" into a NUL, so "KEY\u0000junk" read
+ * as KEY; it keeps both members of a name given twice and lookups saw the
+ * first ({"public_key": A, "public_key": B} from A was A's renewal); it
+ * allows comments, and it lets overlong UTF-8 and surrogates through. All
+ * of these are refused now, anywhere in the document, and so is the same
+ * in an offer.
+ */
+static void lease_request_strict_json(void **state)
+{
+	static const char *const bad[] = {
+		"{\"public_key\":\"" CLIENT "\\u0000junk\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":\"\\u0000\"}",
+		"{\"public_key\":\"" CLIENT "\",\"public_key\":\"" GATEWAY "\"}",
+		"{\"public_key\":\"" GATEWAY "\",\"public_key\":\"" CLIENT "\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":[{\"y\":1,\"y\":1}]}",
+		"{\"public_key\": /* c */ \"" CLIENT "\"}",
+		"{\"public_key\": \"" CLIENT "\" // c\n}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":\"\xc0\xaf\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":\"\xed\xa0\x80\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":\"\xf4\x90\x80\x80\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":\"\xc3\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":\"\xff\"}",
+	};
+	static const char *const good[] = {
+		"{\"public_key\":\"" CLIENT "\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":\"caf\xc3\xa9 \xf0\x9f\x98\x80 /\\\\u0000\"}",
+		"{\"public_key\":\"" CLIENT "\",\"x\":{\"y\":1},\"y\":[{\"y\":2}]}",
+	};
+	struct verr err = { 0 };
+	struct offer o;
+	char key[55], text[1024];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (proto_parse_lease_request(bad[i], strlen(bad[i]), key, &err) != -EINVAL)
+			fail_msg("bad[%zu] accepted: %s", i, bad[i]);
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		if (proto_parse_lease_request(good[i], strlen(good[i]), key, &err) != 0)
+			fail_msg("good[%zu] refused (%s): %s", i, err.msg, good[i]);
+		assert_string_equal(key, CLIENT);
+	}
+	offer_text(text, sizeof(text), "2099-01-01T00:00:00Z");
+	assert_int_equal(proto_parse_offer(text, strlen(text), &o, &err), 0);
+	text[strlen(text) - 1] = '\0';
+	strcat(text, ",\"expires\":\"2099-01-01T00:00:00Z\"}");
+	assert_int_equal(proto_parse_offer(text, strlen(text), &o, &err), -EBADMSG);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(offer_expires_round_trips),
+		cmocka_unit_test(lease_request_strict_json),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
