@@ -731,7 +731,8 @@ static void drop_strays(struct client *c, const char *key, long long keep)
 			continue;
 		reqs[n] = (struct cjdns_req){ .fn = "IpTunnel_showConnection",
 					      .args = bval_new_dict() };
-		if (!reqs[n].args || bval_dict_set(reqs[n].args, "connection", bval_new_int(i)) < 0) {
+		if (!reqs[n].args ||
+		    bval_dict_set(reqs[n].args, "connection", bval_new_int(i)) < 0) {
 			bval_free(reqs[n].args);
 			break;
 		}
