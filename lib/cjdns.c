@@ -590,7 +590,7 @@ int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t w
 				ret = 0;
 				continue;
 			}
-			if (ret < 0) {		/* no cookie: nothing more can be sent */
+			if (ret < 0) {			/* no cookie: nothing more can be sent */
 				bulk_fail_open(&b, ret);
 				goto out;
 			}

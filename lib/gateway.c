@@ -525,15 +525,14 @@ static int scan_strangers(struct gateway *gw, struct lease **cur, size_t n,
 			    probe.conn_pid == gw->pid)
 				continue;
 			if (nrm == cap) {
-				size_t ncap = cap ? cap * 2 : 64;
-				struct cjdns_req *v = realloc(rm, ncap * sizeof(*v));
+				struct cjdns_req *v = realloc(rm, (cap ? cap * 2 : 64) * sizeof(*v));
 
 				if (!v) {
 					ret = -ENOMEM;
 					goto out;
 				}
 				rm = v;
-				cap = ncap;
+				cap = cap ? cap * 2 : 64;
 			}
 			rm[nrm] = (struct cjdns_req){ .fn = "IpTunnel_removeConnection" };
 			if (!(rm[nrm++].args = conn_args(conn))) {
@@ -577,8 +576,8 @@ static int lock_sync(struct gateway *gw, int *fd, struct verr *err)
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return verr_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));
 		if (waited >= SYNC_LOCK_WAIT_MS)
-			return verr_set(err, -EBUSY, "another lease sync has held '%s' for over "
-					"%d s", path, SYNC_LOCK_WAIT_MS / 1000);
+			return verr_set(err, -EBUSY, "another lease sync has held '%s' for over %d s",
+					path, SYNC_LOCK_WAIT_MS / 1000);
 		ts = (struct timespec){ .tv_nsec = 20 * 1000000 };
 		nanosleep(&ts, NULL);
 		waited += 20;
@@ -664,9 +663,9 @@ int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
 		if (ret < 0 || pid == gw->pid)
 			break;
 		if (pass) {
-			ret = verr_set(err, -EAGAIN, "cjdroute restarted during the sync, "
-				       "twice (pid %lld, %lld, %lld): run it again",
-				       (long long)first, (long long)gw->pid, (long long)pid);
+			ret = verr_set(err, -EAGAIN, "cjdroute restarted during the sync, twice (pid "
+				       "%lld, %lld, %lld): run it again", (long long)first,
+				       (long long)gw->pid, (long long)pid);
 			break;
 		}
 		first = gw->pid;
@@ -675,8 +674,7 @@ int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err)
 		rep->restarted = rep->restarted_during = true;
 	}
 	if (ret == 0 && rep->failed)
-		ret = verr_set(err, -EIO, "%ld lease(s) could not be applied to cjdns",
-			       rep->failed);
+		ret = verr_set(err, -EIO, "%ld lease(s) could not be applied to cjdns", rep->failed);
 out:
 	if (lock >= 0)
 		close(lock);	/* and with it the lock */
