@@ -337,8 +337,8 @@ static int lease_serve(int argc, const char **argv)
 		status = gateway_handle(gw, &req, &json, &err);
 	else
 		json = proto_error_json(err.msg);
-	http_write_response(STDOUT_FILENO, cgi, status, status == 405 ? gateway_allow(req.path) : NULL,
-			    json ? json : "{}");
+	http_write_response(STDOUT_FILENO, cgi, status,
+			    status == 405 ? gateway_allow(req.path) : NULL, json ? json : "{}");
 	/* The log line (stderr goes to the journal) says who asked what. */
 	if (!ctx.quiet)
 		fprintf(stderr, "visp: lease serve: %s %s %s from %s -> %d%s%s\n",

@@ -761,7 +761,8 @@ static void drop_strays(struct client *c, const char *key, long long keep)
 			continue;
 		reqs[n] = (struct cjdns_req){ .fn = "IpTunnel_showConnection",
 					      .args = bval_new_dict() };
-		if (!reqs[n].args || bval_dict_set(reqs[n].args, "connection", bval_new_int(i)) < 0) {
+		if (!reqs[n].args ||
+		    bval_dict_set(reqs[n].args, "connection", bval_new_int(i)) < 0) {
 			bval_free(reqs[n].args);
 			break;
 		}
@@ -1611,6 +1612,12 @@ static int attempt(struct client *c, const struct candidate *cand, const struct 
 	note(c, false, "trying %s (%s)", cand->key[0] ? cand->key : cand->url,
 	     cand_source_name(cand->source));
 	ret = lease_post(c, cand->url, &o, c->http_ms, err);
+	/*
+	 * Only when no connection could be made: a gateway whose server took
+	 * the connection and then stalled or sent too much is reachable, and
+	 * resetting a working peering would only drop its traffic, then cost
+	 * the retry's timeout too.
+	 */
 	if (ret == -EHOSTUNREACH && reset_peer(c, peers, npeers, cand->addr)) {
 		verr_clear(err);
 		ret = lease_post(c, cand->url, &o, RETRY_HTTP_TIMEOUT_MS, err);

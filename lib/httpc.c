@@ -104,11 +104,17 @@ static CURL *make_easy(const char *method, const char *url, const char *json_bod
 
 static void finish(CURL *c, CURLcode rc, struct sink *s)
 {
+	curl_off_t connect_us = 0;
+
 	if (rc == CURLE_OK) {
 		sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->r->status);
+		s->r->connected = 1;
 		return;
 	}
 	s->r->status = 0;
+	s->r->connected =
+		sym_curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK &&
+		connect_us > 0;
 	snprintf(s->r->error, sizeof(s->r->error), "%s",
 		 s->too_big ? "response body too large" : sym_curl_easy_strerror(rc));
 }
@@ -133,7 +139,8 @@ int httpc_request(const char *method, const char *url, const char *json_body,
 	sym_curl_easy_cleanup(c);
 	sym_curl_slist_free_all(headers);
 	if (!out->status)
-		return verr_set(err, -EHOSTUNREACH, "%s %s: %s", method, url, out->error);
+		return verr_set(err, out->connected ? -EPROTO : -EHOSTUNREACH, "%s %s: %s", method,
+				url, out->error);
 	return 0;
 }
 

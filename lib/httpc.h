@@ -16,9 +16,15 @@ struct httpc_resp {
 	char *body;		/* NUL-terminated */
 	size_t len;
 	char error[256];	/* transport error, when status is 0 */
+	int connected;		/* a connection was made: the peer is reachable */
 };
 
-/* source: the local address to send from (the node's fc address), or NULL. */
+/*
+ * source: the local address to send from (the node's fc address), or NULL.
+ * Without an HTTP answer: -EHOSTUNREACH when no connection could be made,
+ * -EPROTO when one was (the peer is there; its server is slow, silent or
+ * sends too much).
+ */
 int httpc_request(const char *method, const char *url, const char *json_body,
 		  const char *source, int timeout_ms, size_t max_body, struct httpc_resp *out,
 		  struct verr *err);

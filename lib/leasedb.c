@@ -218,8 +218,8 @@ static int sqlerr(struct leasedb *db, int rc, struct verr *err)
 	case SQLITE_CANTOPEN:
 	case SQLITE_READONLY:
 		if (sys)
-			return verr_set(err, errno_of(rc), "lease store '%s': %s (%s)", db->path, msg,
-					strerror(sys));
+			return verr_set(err, errno_of(rc), "lease store '%s': %s (%s)", db->path,
+					msg, strerror(sys));
 	}
 	return verr_set(err, errno_of(rc), "lease store '%s': %s", db->path, msg);
 }

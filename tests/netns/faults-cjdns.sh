@@ -160,7 +160,7 @@ done
 
 start_sim
 start_proxy
-# Keys: the first 30 send requests from their fc addresses on lo.
+# Keys: the first 30 can send requests from their fc addresses on lo.
 "$PY" -c "
 import sys; sys.path.insert(0, '$top/tests/sim')
 import cjdns_codec as c
@@ -199,12 +199,12 @@ consistent 40
 step "30% of the replies lost (seed 11): grants, a sync after a restart, POSTs"
 stop_proxy; start_proxy --drop 0.3 --seed 11
 fault="30% lost"
-grants 71 74 "0 3"
+grants 71 73 "0 3"
 stop_sim; start_sim
 run "lease sync ($fault)" "0 3" vp lease sync
 [ $last_rc -eq 0 ] || grep -q "no answer from cjdns admin" "$tmp/run.err" ||
 	fail "a sync that lost replies should say so: $(cat "$tmp/run.err")"
-for i in 1 2 3; do
+for i in 1 2; do
 	code=$(post $i)
 	case $code in
 	200) ;;
@@ -241,7 +241,7 @@ consistent
 step "garbage, truncated and doubled replies (seed 5)"
 stop_proxy; start_proxy --garbage 0.2 --truncate 0.2 --duplicate 0.3 --seed 5
 fault="garbled"
-grants 84 86 "0 3"
+grants 84 85 "0 3"
 stop_sim; start_sim
 run "lease sync ($fault)" "0 3" vp lease sync
 stop_proxy; start_proxy
@@ -306,9 +306,9 @@ for i in 1 2 3; do
 	consistent $total
 done
 
-step "a burst of 20 POSTs while cjdroute is killed and restarted"
+step "a burst of 12 POSTs while cjdroute is killed and restarted"
 posters=()
-for i in $(seq 5 24); do
+for i in $(seq 5 16); do
 	post "$i" >"$tmp/code.$i" &
 	posters+=($!)
 done
@@ -316,7 +316,7 @@ sleep 0.1
 stop_sim KILL; start_sim
 wait "${posters[@]}"	# bounded: curl --max-time
 granted=0
-for i in $(seq 5 24); do
+for i in $(seq 5 16); do
 	code=$(cat "$tmp/code.$i")
 	case $code in
 	200) granted=$((granted + 1))
@@ -326,12 +326,12 @@ for i in $(seq 5 24); do
 	*) fail "POST $i under a restart: $code $(cat "$tmp/post.$i" 2>/dev/null)" ;;
 	esac
 done
-echo "   $granted of 20 got 200, the rest 503"
+echo "   $granted of 12 got 200, the rest 503"
 consistent
 
 step "lease sync killed (SIGKILL) at random points, each after a cjdroute restart"
 total=$(current_leases)
-for i in $(seq 1 8); do
+for i in $(seq 1 6); do
 	stop_sim; start_sim
 	ip netns exec "$ns" "$VISP" -q -c "$tmp/direct.conf" lease sync >/dev/null 2>&1 &
 	bg=$!

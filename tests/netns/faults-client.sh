@@ -243,7 +243,7 @@ step "each hostile gateway alone: exit 6, the reason, bounded memory, nothing le
 for port in 12240 12241 12242 12243 12244; do
 	rc=0
 	t0=$SECONDS
-	nc /usr/bin/time -f %M -o "$tmp/rss" "$VISP" -c "$tmp/c.conf" client connect --wait 2 \
+	nc /usr/bin/time -f %M -o "$tmp/rss" "$VISP" -v -c "$tmp/c.conf" client connect --wait 2 \
 		"$(url $port)" >/dev/null 2>"$tmp/err.$port" || rc=$?
 	rss=$(tail -n 1 "$tmp/rss")
 	echo "   :$port exit $rc after $((SECONDS - t0)) s, peak RSS ${rss} KiB: $(grep -v '^\s' "$tmp/err.$port" | tail -n 1)"
@@ -255,6 +255,8 @@ for port in 12240 12241 12242 12243 12244; do
 	12244) want="addresses" ;;
 	esac
 	grep -Eq "$want" "$tmp/err.$port" || fail ":$port: the reason ($want) is not named: $(cat "$tmp/err.$port")"
+	# It took the connection: the peering works and is left alone (no reset, no retry).
+	! grep -q "reset the peering" "$tmp/err.$port" || fail ":$port: a working peering was reset"
 	# A generous bound, far above the 64 KiB visp reads of a reply: 10 MB must not be held.
 	[ "$rss" -lt 65536 ] || fail ":$port: peak RSS $rss KiB"
 	nothing_left ":$port"
