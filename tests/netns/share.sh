@@ -10,11 +10,12 @@
 # into the LAN. up twice changes nothing; down restores the exact ruleset,
 # routes and sysctls. On the gateway, share and tunnel coexist in one table
 # and neither's down switches off forwarding the other still needs. Run as
-# root; the simulator (tests/sim/cjdns-sim.py) stands in for cjdroute.
+# root; the simulator (tests/sim/cjdns-sim.py) stands in for cjdroute, or
+# the real cjdroute that CJDROUTE names (tests/lib/node.sh): the same checks.
 #
 #  LAN host ($nsh)         client node ($nsc)          router/"internet" ($nsr)     gateway ($nsg)
 # +------------------+    +----------------------+    +-----------------------+    +----------------------+
-# | no cjdns         |    | cjdns-sim tun0       |    | lo 192.0.2.80         |    | cjdns-sim tun0       |
+# | no cjdns         |    | cjdns tun0           |    | lo 192.0.2.80         |    | cjdns tun0           |
 # | a0 ------------- +----+ lan0 192.168.77.1/24 |    |    2001:db8:2::80     |    | visp tunnel up       |
 # | 192.168.77.2/24  |    |      fd77::1/64      |    |    (whoami on :80)    |    | pools 172.23.23.0/24 |
 # | fd77::2/64       |    | visp client connect  |    |                       |    |   fd00:23::/64 (NAT) |
@@ -25,7 +26,7 @@
 #                         +----------------------+    +-----------------------+ |  mesh node ($nsm)
 #                                                                               |  +----------------------+
 #                                                                               +--+ eth0 203.0.113.3/24  |
-#                                                                                  | cjdns-sim, peer of   |
+#                                                                                  | cjdns, peer of       |
 #                                                                                  | the gateway only     |
 #                                                                                  +----------------------+
 #
@@ -37,8 +38,8 @@
 set -e
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/node.sh"	# node_start, node_stop: the simulator or $CJDROUTE
 visp=${VISP:-$top/${B:-build}/visp}
-sim=$top/tests/sim/cjdns-sim.py
 
 skip() { echo "share.sh: $*: skipped"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, tun devices)"
@@ -68,6 +69,7 @@ cleanup() {
 	exec 2>/dev/null
 	for p in "${pids[@]}"; do kill "$p"; done
 	for p in "${pids[@]}"; do wait "$p"; done
+	node_stop_all
 	for ns in "$nsh" "$nsc" "$nsr" "$nsg" "$nsm"; do ip netns del "$ns"; done
 	if [ -n "$KEEP_LOGS" ]; then echo "logs kept in $tmp" >&3; else rm -rf "$tmp"; fi
 }
@@ -161,21 +163,15 @@ pids+=($!)
 ip netns exec "$nsr" python3 "$tmp/whoami.py" 2001:db8:2::80 >"$tmp/www6.log" 2>&1 &
 pids+=($!)
 
-# ---- cjdns (simulated), the gateway, the client's config ----
+# ---- cjdns, the gateway, the client's config ----
 
-# start_sim NAME NS UNDERLAY [sim args...]
-start_sim() {
-	local name=$1 ns=$2 under=$3
-	shift 3
-	ip netns exec "$ns" python3 "$sim" --admin 127.0.0.1:11234 --password "$pw" \
-		--key-file "$tmp/$name.key" --tun tun0 --underlay "$under" \
-		--ready-file "$tmp/$name.ready" --log "$tmp/$name.log" "$@" >>"$tmp/$name.log" 2>&1 &
-	pids+=($!)
-	poll 15 test -s "$tmp/$name.ready" || fail "the simulator $name did not come up"
+# start_cjdns NAME NS UNDERLAY [node_start args...]: its key in $tmp/NAME.key.
+start_cjdns() {
+	node_start "$1" "$2" --password "$pw" --tun tun0 --underlay "$3" "${@:4}"
 }
-start_sim g "$nsg" 203.0.113.2:4000
-start_sim c "$nsc" 198.51.100.2:4000 --peer 203.0.113.2:4000
-start_sim m "$nsm" 203.0.113.3:4000 --peer 203.0.113.2:4000
+start_cjdns g "$nsg" 203.0.113.2:4000
+start_cjdns c "$nsc" 198.51.100.2:4000 --peer g
+start_cjdns m "$nsm" 203.0.113.3:4000 --peer g
 kg=$(cat "$tmp/g.key") kc=$(cat "$tmp/c.key") km=$(cat "$tmp/m.key")
 fg=$("$visp" key addr "$kg") fc=$("$visp" key addr "$kc")
 
