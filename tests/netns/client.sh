@@ -184,6 +184,7 @@ as_before() {
 	diff <(echo "$before") <(echo "$now") >&2 || true
 	return 1
 }
+no_prefixes() { node_call c RouteGen_getPrefixes | grep -q '"routes": \[\]'; }
 internet() { nc1 curl -sf --max-time 5 http://192.0.2.100/ | grep -q "hello from the internet"; }
 current() { vc client status -j | python3 -c 'import json,sys; print(json.load(sys.stdin)["gateway"] or "")'; }
 default_route_kept() { nc1 ip route show default | grep -q "via 198.51.100.1 dev eth0"; }
@@ -352,6 +353,9 @@ rc=0; vc client check >/dev/null 2>&1 || rc=$?
 [ $rc -eq 5 ] || fail "check after disconnect: exit $rc, want 5"
 vc client disconnect || fail "a second disconnect failed"
 as_before || fail "a second disconnect changed the routing"
+# cjdns's route generator forgot the lease's prefix too, or its next commit
+# (the next lease's) would bring the default route back.
+no_prefixes || fail "disconnect left a prefix in cjdns's route generator: $(node_call c RouteGen_getPrefixes)"
 ok "disconnect restored the routing of before and released the lease"
 
 # ---- a lease without "default": cjdns routes the pool, visp the lease's routes ----
@@ -378,6 +382,7 @@ nc1 ip route show dev tun0 proto 52 | grep -q "^172.23.23.0/24" || fail "cjdns d
 internet || fail "no route to 192.0.2.0/24 through the tunnel"
 vo client disconnect || fail "disconnect of the routed lease"
 as_before || fail "disconnect of the routed lease did not restore the routing"
+no_prefixes || fail "the routed lease's prefix stayed in cjdns's route generator"
 ok "routed lease: the pool by cjdns, 192.0.2.0/24 by visp, both gone after disconnect"
 
 # ---- discovery: no configured gateways, peers announce theirs ----

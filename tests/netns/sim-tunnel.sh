@@ -198,8 +198,10 @@ admin "$ns_c" IpTunnel_removeConnection connection=0 >/dev/null
 [ -n "$(nc_ ip -4 route show proto 52)" ] || fail "proto 52 routes vanished with removeConnection"
 nc_ ip -4 addr show dev tun0 | grep -q 10.66.0.2 || fail "address vanished with removeConnection"
 ! nc_ curl -s --max-time 2 -o /dev/null http://203.0.113.80:8000/hello.txt || fail "traffic still flows after removeConnection"
-admin "$ns_c" RouteGen_removePrefix route=0.0.0.0/0 >/dev/null
-admin "$ns_c" RouteGen_removePrefix route=fd66::/64 >/dev/null
+# RouteGen names a lease's prefix by the issued address, unmasked.
+! admin "$ns_c" RouteGen_removePrefix route=0.0.0.0/0 >/dev/null || fail "the masked prefix was removed"
+admin "$ns_c" RouteGen_removePrefix route=10.66.0.2/0 >/dev/null
+admin "$ns_c" RouteGen_removePrefix route=fd66::2/64 >/dev/null
 admin "$ns_c" RouteGen_commit tunName=tun0 >/dev/null
 [ -z "$(nc_ ip -4 route show proto 52)$(nc_ ip -6 route show proto 52)" ] || fail "proto 52 routes left after commit"
 nc_ ip addr del 10.66.0.2/32 dev tun0
