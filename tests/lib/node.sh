@@ -22,6 +22,8 @@
 #	            a real cjdroute keeps its own timings
 #     Returns once the node answers on its admin port and is set up (tun
 #     included), or fails the test after NODE_START_TIMEOUT (15) seconds.
+#   node_peer NAME PEER  NAME peers with PEER now, over the admin API
+#                        (UDPInterface_beginConnection): no route exception
 #   node_call NAME FUNCTION [ARG=VALUE...]  an admin call; the reply as JSON
 #   node_stop NAME       stop it: the simulator by pid, cjdroute by process
 #                        group (its "cjdroute core" child too), and wait
@@ -307,6 +309,15 @@ node_call() {
 	[ -n "${node_ns[$name]}" ] || fail "node_call: no cjdns node $name"
 	ip netns exec "${node_ns[$name]}" "$node_py" "$NODE_ADMIN_CLIENT" \
 		--admin "${node_admin[$name]}" --password "${node_password[$name]}" "$@"
+}
+
+node_peer() {
+	local d
+	d=$(node_dir)
+	node_identity "$2"
+	node_call "$1" UDPInterface_beginConnection "publicKey=$(cat "$d/$2.key")" \
+		"address=$(node_peer_addr "$2")" "password=$(cat "$d/$2.node.peerpw")" \
+		"peerName=$2" >/dev/null || fail "$1 could not begin a connection to $2"
 }
 
 node_group_gone() { ! kill -0 -- "-$1" 2>/dev/null; }

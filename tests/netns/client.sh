@@ -19,11 +19,15 @@
 #
 # The underlay (UDP 4000) runs client -> router -> gateways; 192.0.2.0/24
 # ("the internet") is reachable from the client only through a gateway's
-# tunnel (pools 172.23.23.0/24 and 172.23.24.0/24, NAT to eth1).
+# tunnel (pools 172.23.23.0/24 and 172.23.24.0/24, NAT to eth1). The client
+# peers with gateway 1 from its config (a connectTo peer, which cjdns keeps
+# out of its own routes) and with gateway 2 at runtime (no such exception:
+# only visp's pin keeps that peering out of the tunnel).
 #
 # cjdns is the simulator, or the real cjdroute that CJDROUTE names
-# (tests/lib/node.sh). With cjdroute, a restarted peer's session is held the
-# real way (~70 s) instead of the simulator's --repeer-delay 120.
+# (tests/lib/node.sh); every check runs against both. With cjdroute, a
+# restarted peer's session is held the real way (~70 s) instead of the
+# simulator's --repeer-delay 120.
 
 set -e
 
@@ -133,7 +137,8 @@ start_cjdns g1 "$nsg1" 203.0.113.11:4000
 start_cjdns g2 "$nsg2" 203.0.113.12:4000
 # The client holds a restarted peer's session like real cjdns does (~70 s)
 # unless resetPeering is called: the restart test below depends on it.
-start_cjdns c "$nsc1" 198.51.100.2:4000 --peer g1 --peer g2 -- --repeer-delay 120
+start_cjdns c "$nsc1" 198.51.100.2:4000 --peer g1 -- --repeer-delay 120
+node_peer c g2
 
 k1=$(cat "$tmp/g1.key") k2=$(cat "$tmp/g2.key") kc=$(cat "$tmp/c.key")
 a1=$("$visp" key addr "$k1") a2=$("$visp" key addr "$k2")
@@ -282,11 +287,15 @@ internet || fail "no internet through the tunnel"
 nc1 ping -6 -c1 -W2 "$a1" >/dev/null || fail "the mesh peering broke"
 ok "connected through gateway 1: internet reachable, peering up, pins in place"
 
-# Without the pins the underlay would go into the tunnel; with them it does not.
+# Without the pins the runtime peer's underlay would go into the tunnel; with
+# them it does not. The connectTo peer is a route exception of cjdns's own.
 nc1 "$visp" -q -c "$tmp/c.conf" routes pin-peers --unpin
-nc1 ip route get 203.0.113.11 | grep -q "dev tun0" || fail "unpinned, the peer should route into tun0"
+nc1 ip route get 203.0.113.12 | grep -q "dev tun0" ||
+	fail "unpinned, the peer added at runtime should route into tun0"
+nc1 ip route get 203.0.113.11 | grep -q "via 198.51.100.1 dev eth0" ||
+	fail "unpinned, the connectTo peer should stay out of tun0 (a cjdns route exception)"
 nc1 "$visp" -q -c "$tmp/c.conf" routes pin-peers
-nc1 ip route get 203.0.113.11 | grep -q "via 198.51.100.1 dev eth0" || fail "pin-peers did not pin"
+nc1 ip route get 203.0.113.12 | grep -q "via 198.51.100.1 dev eth0" || fail "pin-peers did not pin"
 nc1 "$visp" -c "$tmp/c.conf" routes pin-peers -j | grep -q '"action": "keep"' || fail "pins not kept"
 ok "routes pin-peers and --unpin"
 

@@ -167,9 +167,8 @@ ip -n "$nsg" -6 route add default via 2001:db8:1::1 dev g1
 pretty "" "starting cjdns ($(node_kind))"
 start_gw() { node_start gw "$nsg" --password pw --tun tun0 --underlay 192.0.2.1:4000; }
 start_gw
-# The peer's address is a route exception, as for cjdroute.conf's connectTo peers.
-node_start cl "$nsc" --password pw --tun tun0 --underlay 192.0.2.2:4000 --peer gw \
-	--route-exception 192.0.2.1/32
+# A connectTo peer: its address is a route exception of cjdns's own.
+node_start cl "$nsc" --password pw --tun tun0 --underlay 192.0.2.2:4000 --peer gw
 gwkey=$(cat "$tmp/gw.key") clkey=$(cat "$tmp/cl.key")
 gwfc=$("$visp" key addr "$gwkey")
 wait_for 20 nc_ ping -6 -c1 -W1 "$gwfc"

@@ -550,6 +550,11 @@ class Node:
         self.boot_id = os.urandom(8)
         self.iptun = IpTunnel()
         self.routegen = RouteGen()
+        # cjdroute's configurator makes every connectTo peer of the config a
+        # route exception at startup (its address, as /32 or /128); --peer is
+        # that connectTo. Peers added later (beginConnection) get none.
+        for _, host, _ in opts.peer:
+            self.routegen.add("exception", host)
         for cidr in opts.route_exception:
             self.routegen.add("exception", cidr)
         self.peers = {}               # lladdr -> Peer
@@ -822,6 +827,7 @@ class Node:
             "InterfaceController_interfaces": self.fn_interfaces,
             "InterfaceController_resetPeering": self.fn_reset_peering,
             "InterfaceController_disconnectPeer": self.fn_disconnect_peer,
+            "UDPInterface_beginConnection": self.fn_begin_connection,
             "RouteGen_addException": lambda a: self.fn_routegen_change(a, "exception", True),
             "RouteGen_removeException": lambda a: self.fn_routegen_change(a, "exception", False),
             "RouteGen_addPrefix": lambda a: self.fn_routegen_change(a, "prefix", True),
@@ -1003,6 +1009,46 @@ class Node:
             return {"error": "no peer found for that key"}
         for p in peers:
             del self.peers[p.lladdr]
+        return {"error": "none"}
+
+    def fn_begin_connection(self, args):
+        """A peer added at runtime, the way cjdroute's configurator adds its
+        connectTo peers, but without their route exception (README). As
+        observed on v21.1: the checks and their strings below; an address
+        without a port is taken (port 0); calling it again for an address
+        replaces that peer (a new label, a new handshake); peerStats' `user`
+        is the peerName, else "outer"; and without a password the core
+        aborts (an assertion in InterfaceController). Simplified: the
+        password is not checked and the key not matched against the peer's
+        hellos (the underlay has no crypto)."""
+        if self.underlay is None or (arg_int(args, "interfaceNumber") or 0) != 0:
+            return {"error": "no such interface for interfaceNumber"}
+        try:
+            parse_key(arg_str(args, "publicKey"))
+        except KeyError_ as e:
+            return {"error": str(e)}
+        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([0-9.]+)(?::(\d{1,5}))?",
+                         arg_str(args, "address").decode("ascii", "replace"))
+        try:
+            ip = ipaddress.ip_address(m.group(1) or m.group(3))
+            port = int(m.group(2) or m.group(4) or 0)
+            if port > 65535:
+                raise ValueError
+        except (AttributeError, ValueError):
+            return {"error": "unable to parse ip address and port."}
+        if (ip.version == 6) != (self.underlay.family == socket.AF_INET6):
+            return {"error": "different address type than this socket is bound to."}
+        if arg_str(args, "password") is None:
+            log.error("beginConnection without a password: aborting like cjdroute")
+            raise CoreAbort()
+        lladdr = self._sockaddr(str(ip), port)
+        self.peers.pop(lladdr, None)
+        peer = self._new_peer(lladdr, incoming=False)
+        name = arg_str(args, "peerName")
+        peer.user = name.decode("utf-8", "replace") if name is not None else "outer"
+        log.info("beginConnection %s", format_lladdr(lladdr))
+        if port:
+            self._send_hello(peer)
         return {"error": "none"}
 
     def fn_routegen_change(self, args, what, add):
@@ -1353,10 +1399,11 @@ def parse_args(argv):
     ap.add_argument("--underlay", type=parse_hostport, metavar="IP:PORT",
                     help="UDP bind for peering (without it the node has no peers)")
     ap.add_argument("--peer", type=parse_hostport, action="append", default=[], metavar="IP:PORT",
-                    help="outgoing peer (repeatable); needs --underlay")
+                    help="outgoing peer (repeatable), a cjdroute.conf connectTo entry: its "
+                         "address is a RouteGen exception; needs --underlay")
     ap.add_argument("--route-exception", type=ipaddress.ip_interface,
                     action="append", default=[], metavar="CIDR",
-                    help="RouteGen exception, as cjdroute.conf connectTo peers give (repeatable)")
+                    help="one more RouteGen exception (repeatable)")
     ap.add_argument("--ready-file", metavar="PATH",
                     help="write the pid here once admin and tun are up; removed on exit")
     ap.add_argument("--log", metavar="PATH", help="log file (default stderr)")

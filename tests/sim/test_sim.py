@@ -722,6 +722,38 @@ class IpTunnelTest(SimTestCase):
             cl.call("IpTunnel_showConnection", connection=n2)), 5)
         self.assertEqual(show["ip4Address"], "10.66.0.6")
 
+    def test_peers_and_route_exceptions(self):
+        """As on cjdroute v21.1: a connectTo peer (--peer) is a route exception
+        from the start; a peer added with UDPInterface_beginConnection is
+        none, shows its peerName as `user`, and without a password the core
+        aborts."""
+        gu, cu, cu2 = free_udp_port(), free_udp_port(), free_udp_port()
+        gw = self.start(underlay=gu, name="gw")
+        gkey = gw.call("Core_nodeInfo")["myAddr"].split(".", 5)[5]
+        cl = self.start(underlay=cu, peers=[gu], name="cl")
+        self.assertEqual(cl.call("RouteGen_getExceptions")["routes"], ["127.0.0.1/32"])
+        late = self.start(underlay=cu2, name="late")
+        begin = lambda **kw: late.call("UDPInterface_beginConnection", **kw)["error"]
+        good = dict(publicKey=gkey, address="127.0.0.1:%d" % gu, password="pw")
+        self.assertEqual(begin(**dict(good, publicKey="abc.k")), "key must be 52 characters long")
+        self.assertEqual(begin(**dict(good, address="nonsense")), "unable to parse ip address and port.")
+        self.assertEqual(begin(**dict(good, address="[2001:db8::1]:4000")),
+                         "different address type than this socket is bound to.")
+        self.assertEqual(begin(**dict(good, interfaceNumber=3)), "no such interface for interfaceNumber")
+        self.assertEqual(begin(**dict(good, peerName="gw")), "none")
+        self.assertEqual(late.call("RouteGen_getExceptions")["routes"], [])
+
+        def peers():
+            return late.call("InterfaceController_peerStats")["peers"]
+
+        self.assertTrue(wait_for(lambda: [p["state"] for p in peers()] == ["ESTABLISHED"]))
+        self.assertEqual((peers()[0]["user"], peers()[0]["lladdr"]), ("gw", "127.0.0.1:%d" % gu))
+        self.assertIsNone(late.send(sign_request(
+            {b"q": b"auth", b"aq": b"UDPInterface_beginConnection", b"txid": b"t",
+             b"args": {b"publicKey": gkey.encode(), b"address": b"127.0.0.1:9"}},
+            PASSWORD, cookie_now()), timeout=2))
+        self.assertEqual(late.proc.wait(5), 134)
+
     def test_gateway_restart_and_reset_peering(self):
         """--repeer-delay: after the gateway restarts, the client's peering
         stays down until resetPeering (README: ~70 s on the real node)."""
