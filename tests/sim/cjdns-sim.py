@@ -1328,7 +1328,16 @@ class Node:
             return
         for conn in self.iptun.outgoing.values():
             if conn.key == key and conn.answered:
-                self._write_tun(pkt)   # client side: from our gateway
+                # Client side, from our gateway: like the real node's
+                # ip4FromNode/ip6FromNode, only what is addressed to the
+                # lease (address/alloc) reaches the tun, and no IPv6 packet
+                # from or to fc00::/8. A gateway cannot push packets for
+                # other addresses (a LAN behind the client) into the client.
+                if conn.leases(dst) and not (dst.version == 6 and (src in FC00 or dst in FC00)):
+                    self._write_tun(pkt)
+                else:
+                    log.debug("drop %s -> %s from %s: not to the lease of #%d", src, dst,
+                              key_to_string(key), conn.number)
                 return
         log.debug("drop tunnel packet from %s: no connection", key_to_string(key))
 
