@@ -368,6 +368,12 @@ ok "mesh node and gateway cannot open connections to the LAN host (its port 8080
 
 vc client disconnect 2>"$tmp/disconnect.log" || fail "client disconnect: $(cat "$tmp/disconnect.log")"
 [ -z "$(seen4)" ] || fail "after disconnect the LAN host's traffic leaks out of the uplink"
+# Both of the lease's prefixes (IPv4 and IPv6, prefix 0) left cjdns's route
+# generator, or its next commit would route everything into the tunnel again.
+for v6 in 0 1; do
+	node_call c RouteGen_getPrefixes ip6=$v6 | grep -q '"routes": \[\]' ||
+		fail "disconnect left a prefix in cjdns's RouteGen: $(node_call c RouteGen_getPrefixes ip6=$v6)"
+done
 nh ping -6 -c1 -W2 "$fg" >/dev/null || fail "after disconnect the LAN host lost the mesh"
 vc client connect >"$tmp/connect2.log" 2>&1 || fail "client connect again: $(cat "$tmp/connect2.log")"
 [ "$(seen4)" = 203.0.113.2 ] || fail "the LAN host's internet did not come back with the lease"
