@@ -1431,13 +1431,21 @@ int client_check(struct client *c, bool probe, struct client_health_report *h, s
 
 /* ---- teardown ---- */
 
-static void mask(struct cidr *c)
+/*
+ * cjdns's route generator holds a lease's prefix as the issued address with
+ * the prefix length, unmasked ("172.23.23.2/0", as RouteGen_getPrefixes
+ * shows), and RouteGen_removePrefix matches address and length exactly: the
+ * masked network ("0.0.0.0/0") is "no_such_route".
+ */
+const char *client_routegen_prefix(const struct cidr *leased, int prefix, char *buf, size_t len)
 {
-	for (int b = c->prefix; b < cidr_bits(c); b++)
-		c->addr[b / 8] &= ~(0x80 >> (b % 8));
+	struct cidr net = *leased;
+
+	net.prefix = prefix;
+	return cidr_format(&net, true, buf, len);
 }
 
-/* Drop the lease's prefix from cjdns's route generator, or the next commit brings it back. */
+/* Drop the lease's prefixes from cjdns's route generator, or its next commit brings them back. */
 static void routegen_forget(struct client *c)
 {
 	const struct client_state *st = &c->st;
@@ -1446,16 +1454,14 @@ static void routegen_forget(struct client *c)
 	bool any = false;
 
 	for (int f = 0; f < 2 && c->cj; f++) {
-		struct cidr net = f ? st->lease.ipv6 : st->lease.ipv4;
 		int p = f ? st->prefix6 : st->prefix4;
 
 		if (p < 0 || p >= nbits(f ? AF_INET6 : AF_INET) || !(f ? st->lease.has_ipv6
 								     : st->lease.has_ipv4))
 			continue;
-		net.prefix = p;
-		mask(&net);
 		if (call1(c, "RouteGen_removePrefix", "route",
-			  bval_new_cstr(cidr_format(&net, true, buf, sizeof(buf))), NULL, &e) == 0)
+			  bval_new_cstr(client_routegen_prefix(f ? &st->lease.ipv6 : &st->lease.ipv4,
+							       p, buf, sizeof(buf))), NULL, &e) == 0)
 			any = true;
 	}
 	if (any && st->tun[0] &&

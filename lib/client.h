@@ -97,6 +97,9 @@ int client_state_load(const char *dir, struct client_state *st, struct verr *err
 int client_state_save(const char *dir, const struct client_state *st, struct verr *err);
 int client_state_remove(const char *dir, struct verr *err);
 
+/* The lease's prefix as cjdns's RouteGen holds it: the leased address, unmasked, "/prefix". */
+const char *client_routegen_prefix(const struct cidr *leased, int prefix, char *buf, size_t len);
+
 /* ---- the client ---- */
 
 /* Progress for the command to show: detail = only with -v. */

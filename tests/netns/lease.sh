@@ -4,7 +4,8 @@
 #
 #   $ns (one namespace: the gateway and its clients)
 #  +---------------------------------------------------------------+
-#  | cjdns-sim (admin only, 127.0.0.1:11234)                       |
+#  | cjdns node (admin only, 127.0.0.1:11234): the simulator, or  |
+#  |   the real cjdroute that CJDROUTE names (tests/lib/node.sh)   |
 #  |     ^ admin                                                   |
 #  | visp lease serve  <- systemd-socket-activate --accept [::]:12234
 #  |     ^ HTTP                                                    |
@@ -19,6 +20,7 @@
 # cjdns; a full pool gives 503 and nothing else; after cjdns restarts,
 # lease sync restores every lease; lease grant SIGKILLed at random points
 # never breaks the store, and the next sync repairs cjdns.
+# Everything here runs the same against a real cjdroute (CJDROUTE=binary).
 set -e
 
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
@@ -27,13 +29,13 @@ for tool in ip curl python3 systemd-socket-activate; do
 done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/node.sh"	# node_start, node_stop: the simulator or $CJDROUTE
 VISP=${VISP:-$top/visp}
-SIM=$top/tests/sim/cjdns-sim.py
 ADMIN=$top/tests/sim/cjdns_admin.py
 PW=lease-test-pw
 ns=lease-$$
 tmp=$(mktemp -d /tmp/visp-lease.XXXXXX)
-sim_pid= listen_pid=
+listen_pid=
 
 n() { ip netns exec "$ns" "$@"; }
 admin() { n python3 "$ADMIN" --admin 127.0.0.1:11234 --password "$PW" "$@"; }
@@ -42,9 +44,10 @@ visp() { n "$VISP" -c "$tmp/visp.conf" "$@"; }
 cleanup() {
 	local rc=$?
 	set +e
-	for pid in $listen_pid $sim_pid; do
+	for pid in $listen_pid; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
+	node_stop_all
 	ip netns del "$ns" 2>/dev/null
 	if [ $rc -ne 0 ]; then
 		# systemd-socket-activate logs every child's exit, and the served
@@ -61,25 +64,8 @@ trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
 
-# Wait for a file to appear (the simulator's readiness signal), 10 s at most.
-wait_file() {
-	for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.1; done
-	fail "$1 never appeared"
-}
-
-start_sim() {
-	rm -f "$tmp/sim.ready"
-	ip netns exec "$ns" python3 "$SIM" --admin 127.0.0.1:11234 --password "$PW" --no-tun \
-		--key-file "$tmp/gw.key" --ready-file "$tmp/sim.ready" --log "$tmp/sim.log" &
-	sim_pid=$!
-	wait_file "$tmp/sim.ready"
-}
-
-stop_sim() {
-	kill "$sim_pid"
-	wait "$sim_pid" 2>/dev/null || true
-	sim_pid=
-}
+# The gateway's cjdns: admin only, no tun, no peers.
+start_node() { node_start gw "$ns" --password "$PW" --no-tun; }
 
 # Keys whose fc00::/8 addresses the clients send from: "key address" lines.
 make_keys() {
@@ -106,7 +92,7 @@ cat >"$tmp/visp.conf" <<EOF
 }
 EOF
 
-start_sim
+start_node
 # Keys whose fc00::/8 addresses the clients send from: "key address" lines.
 python3 -c "
 import sys; sys.path.insert(0, '$top/tests/sim')
@@ -214,9 +200,9 @@ echo "$out" | head -n 1 | grep -q '"error"' || fail "503 without a JSON error: $
 sed -i "s|$tmp/small|$tmp/state|; s|\"172.23.24.0/30\"|\"172.23.23.0/24\"|; s|\"fd23:2424::/126\"|\"fd23:2323:2323::/64\"|" "$tmp/visp.conf"
 
 echo "== after cjdns restarts, lease sync restores every lease"
-stop_sim
-start_sim
-[ "$(count_conns)" = 0 ] || fail "the restarted simulator kept entries"
+node_stop gw
+start_node
+[ "$(count_conns)" = 0 ] || fail "the restarted $(node_kind) kept entries"
 visp lease sync
 [ "$(count_conns)" = 201 ] || fail "sync did not restore 201 entries"
 visp lease sync | grep -q '^201 in place, 0 added' || fail "a second sync was not a no-op"

@@ -193,13 +193,39 @@ body=$(nc_ curl -sS --max-time 5 http://203.0.113.80:8000/hello.txt) || fail "cu
 grep -q '^198\.51\.100\.1 .*"GET /hello.txt' "$tmp/http.log" || fail "server did not see the gateway's uplink address"
 ! grep -q '^10\.66\.' "$tmp/http.log" || fail "server saw the client's tunnel address (no NAT?)"
 
+step "the gateway reaches the client's lease, and nothing behind it"
+# A second entry for the client's key makes the gateway's cjdns send
+# 192.168.77.0/24 to the client; the client's cjdns (like the real one)
+# passes to its tun only what is addressed to its lease.
+nc_ nft -f - <<EOF
+table ip simprobe {
+	chain pre {
+		type filter hook prerouting priority -300;
+		iifname "tun0" ip daddr 10.66.0.2 icmp type echo-request counter
+		iifname "tun0" ip daddr 192.168.77.2 icmp type echo-request counter
+	}
+}
+EOF
+second=$(admin "$ns_g" IpTunnel_allowConnection publicKeyOfAuthorizedNode="$cl_key" \
+	ip4Address=192.168.77.0 ip4Prefix=24 ip4Alloc=24 | json 'd["connection"]')
+ng ip route add 192.168.77.0/24 dev tun0
+ng ping -c1 -W2 10.66.0.2 >/dev/null || fail "the gateway cannot ping the client's lease"
+ng ping -c2 -W1 192.168.77.2 >/dev/null 2>&1 || true
+counts=$(nc_ nft list chain ip simprobe pre | grep -o "packets [0-9]*" | cut -d' ' -f2 | tr '\n' ' ')
+[ "$counts" = "1 0 " ] || fail "echo requests on the client's tun for the lease, for 192.168.77.2: $counts (want 1 0)"
+ng ip route del 192.168.77.0/24 dev tun0
+admin "$ns_g" IpTunnel_removeConnection connection="$second" >/dev/null
+nc_ nft delete table ip simprobe
+
 step "removeConnection leaves address and routes; RouteGen removes the routes"
 admin "$ns_c" IpTunnel_removeConnection connection=0 >/dev/null
 [ -n "$(nc_ ip -4 route show proto 52)" ] || fail "proto 52 routes vanished with removeConnection"
 nc_ ip -4 addr show dev tun0 | grep -q 10.66.0.2 || fail "address vanished with removeConnection"
 ! nc_ curl -s --max-time 2 -o /dev/null http://203.0.113.80:8000/hello.txt || fail "traffic still flows after removeConnection"
-admin "$ns_c" RouteGen_removePrefix route=0.0.0.0/0 >/dev/null
-admin "$ns_c" RouteGen_removePrefix route=fd66::/64 >/dev/null
+# RouteGen names a lease's prefix by the issued address, unmasked.
+! admin "$ns_c" RouteGen_removePrefix route=0.0.0.0/0 >/dev/null || fail "the masked prefix was removed"
+admin "$ns_c" RouteGen_removePrefix route=10.66.0.2/0 >/dev/null
+admin "$ns_c" RouteGen_removePrefix route=fd66::2/64 >/dev/null
 admin "$ns_c" RouteGen_commit tunName=tun0 >/dev/null
 [ -z "$(nc_ ip -4 route show proto 52)$(nc_ ip -6 route show proto 52)" ] || fail "proto 52 routes left after commit"
 nc_ ip addr del 10.66.0.2/32 dev tun0

@@ -53,7 +53,7 @@ MAX_REPLY = 65536            # a larger reply aborts the real core
 COOKIE_WINDOW = 20           # cookie units (1.024 s) accepted either side of now
 FUNCTIONS_PER_PAGE = 8       # Admin_availableFunctions
 PEERS_PER_PAGE = 6           # InterfaceController_peerStats
-ROUTES_PER_PAGE = 64         # RouteGen_get* (not observed; a guess)
+ROUTES_PER_PAGE = 20         # RouteGen_get* (33 routes: 20 with "more", then 13)
 TUN_MTU = 1304
 ROUTE_PROTO = "52"           # cjdns's route generator installs "proto 52"
 ABORT_STATUS = 134           # 128 + SIGABRT: what a crashed cjdroute exits with
@@ -82,8 +82,8 @@ COMPRESSED_SCHEME_HEX = "6114458100"
 
 # RouteGen drops exceptions inside these (README: "except addresses in its
 # local prefixes").
-DEFAULT_LOCAL_PREFIXES = ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16",
-                          "127.0.0.0/8", "fd00::/8", "fe80::/10"]
+DEFAULT_LOCAL_PREFIXES = ["fe80::/10", "fd00::/8",
+                          "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "127.0.0.0/8"]
 
 FC00 = ipaddress.IPv6Network("fc00::/8")
 
@@ -163,9 +163,13 @@ def parse_sockaddr(raw):
 
 
 def parse_route(raw):
-    """RouteGen route argument: "a.b.c.d/n", "x::/n" or a bare address."""
+    """RouteGen route argument: "a.b.c.d/n", "x::/n" or a bare address (/32,
+    /128), as an ip_interface: the address is kept unmasked, like the real
+    node keeps it. More than 63 bytes is "parse_failed" there too."""
+    if len(raw) > 63:
+        return None
     try:
-        return ipaddress.ip_network(raw.decode("ascii"), strict=False)
+        return ipaddress.ip_interface(raw.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
         return None
 
@@ -381,36 +385,53 @@ def subtract(networks, hole):
 class RouteGen:
     """prefixes minus exceptions -> routes with proto 52 on the tun.
 
+    Entries are kept the way the real node keeps them: the address as given
+    with its prefix length, unmasked ("172.23.23.2/0" for a client's lease
+    with prefix 0, which is what RouteGen_getPrefixes shows), a bare address
+    as /32 or /128, duplicates allowed; a remove must name address and length
+    exactly ("0.0.0.0/0" does not remove "172.23.23.2/0") and removes every
+    copy. Lists come out ordered by prefix length, then by address from the
+    highest, as the real node's sorted lists do.
+
     A /0 is installed as two /1 halves (so the default route survives);
     with an exception the result is the covering set of everything minus the
     exception (32 IPv4 routes for one excepted /32). Exceptions that fall in
     a local prefix are ignored (README: peers in 10/8, 192.168/16... are no
-    exceptions)."""
+    exceptions), unless that local prefix holds one of the prefixes."""
 
     def __init__(self, exceptions=()):
         self.prefixes = []
-        self.exceptions = list(exceptions)
-        self.local_prefixes = [ipaddress.ip_network(p) for p in DEFAULT_LOCAL_PREFIXES]
+        self.exceptions = [self.entry(e) for e in exceptions]
+        self.local_prefixes = [self.entry(p) for p in DEFAULT_LOCAL_PREFIXES]
+
+    @staticmethod
+    def entry(x):
+        """An ip_interface: address and prefix length, not masked."""
+        return x if isinstance(x, (ipaddress.IPv4Interface, ipaddress.IPv6Interface)) \
+            else ipaddress.ip_interface(str(x))
 
     def _list(self, what):
         return {"prefix": self.prefixes, "exception": self.exceptions,
                 "local": self.local_prefixes}[what]
 
     def add(self, what, net):
-        lst = self._list(what)
-        if net not in lst:
-            lst.append(net)
+        self._list(what).append(self.entry(net))
 
     def remove(self, what, net):
+        net = self.entry(net)
         lst = self._list(what)
-        if net in lst:
-            lst.remove(net)
-            return True
-        return False
+        keep = [e for e in lst if not (e.version == net.version and e.ip == net.ip
+                                       and e.network.prefixlen == net.network.prefixlen)]
+        found = len(keep) != len(lst)
+        lst[:] = keep
+        return found
 
     def effective_exceptions(self):
-        return [e for e in self.exceptions
-                if not any(e.version == lp.version and e.subnet_of(lp) for lp in self.local_prefixes)]
+        nets = [p.network for p in self.prefixes]
+        local = [lp.network for lp in self.local_prefixes
+                 if not any(n.version == lp.version and n.subnet_of(lp.network) for n in nets)]
+        return [e.network for e in self.exceptions
+                if not any(e.version == lp.version and e.network.subnet_of(lp) for lp in local)]
 
     def generate(self, version):
         exc = [e for e in self.effective_exceptions() if e.version == version]
@@ -418,7 +439,7 @@ class RouteGen:
         for p in self.prefixes:
             if p.version != version:
                 continue
-            parts = [p]
+            parts = [p.network]
             for e in exc:
                 parts = subtract(parts, e)
             out.extend(parts)
@@ -428,9 +449,13 @@ class RouteGen:
         return sorted(routes)
 
     def get(self, what, version):
+        """The strings RouteGen_get* lists."""
         if what == "generated":
-            return self.generate(version)
-        return [n for n in self._list(what) if n.version == version]
+            # A prefix that comes out whole is shown as it was given.
+            given = {p.network: str(p) for p in self.prefixes}
+            return [given.get(n, str(n)) for n in self.generate(version)]
+        return [str(e) for e in sorted((e for e in self._list(what) if e.version == version),
+                                       key=lambda e: (e.network.prefixlen, -int(e.ip)))]
 
     def commit(self, tun_name, dry):
         """Make the proto 52 routes on tun_name equal the generated set.
@@ -525,6 +550,11 @@ class Node:
         self.boot_id = os.urandom(8)
         self.iptun = IpTunnel()
         self.routegen = RouteGen()
+        # cjdroute's configurator makes every connectTo peer of the config a
+        # route exception at startup (its address, as /32 or /128); --peer is
+        # that connectTo. Peers added later (beginConnection) get none.
+        for _, host, _ in opts.peer:
+            self.routegen.add("exception", host)
         for cidr in opts.route_exception:
             self.routegen.add("exception", cidr)
         self.peers = {}               # lladdr -> Peer
@@ -797,6 +827,7 @@ class Node:
             "InterfaceController_interfaces": self.fn_interfaces,
             "InterfaceController_resetPeering": self.fn_reset_peering,
             "InterfaceController_disconnectPeer": self.fn_disconnect_peer,
+            "UDPInterface_beginConnection": self.fn_begin_connection,
             "RouteGen_addException": lambda a: self.fn_routegen_change(a, "exception", True),
             "RouteGen_removeException": lambda a: self.fn_routegen_change(a, "exception", False),
             "RouteGen_addPrefix": lambda a: self.fn_routegen_change(a, "prefix", True),
@@ -978,6 +1009,46 @@ class Node:
             return {"error": "no peer found for that key"}
         for p in peers:
             del self.peers[p.lladdr]
+        return {"error": "none"}
+
+    def fn_begin_connection(self, args):
+        """A peer added at runtime, the way cjdroute's configurator adds its
+        connectTo peers, but without their route exception (README). As
+        observed on v21.1: the checks and their strings below; an address
+        without a port is taken (port 0); calling it again for an address
+        replaces that peer (a new label, a new handshake); peerStats' `user`
+        is the peerName, else "outer"; and without a password the core
+        aborts (an assertion in InterfaceController). Simplified: the
+        password is not checked and the key not matched against the peer's
+        hellos (the underlay has no crypto)."""
+        if self.underlay is None or (arg_int(args, "interfaceNumber") or 0) != 0:
+            return {"error": "no such interface for interfaceNumber"}
+        try:
+            parse_key(arg_str(args, "publicKey"))
+        except KeyError_ as e:
+            return {"error": str(e)}
+        m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\](?::(\d{1,5}))?|([0-9.]+)(?::(\d{1,5}))?",
+                         arg_str(args, "address").decode("ascii", "replace"))
+        try:
+            ip = ipaddress.ip_address(m.group(1) or m.group(3))
+            port = int(m.group(2) or m.group(4) or 0)
+            if port > 65535:
+                raise ValueError
+        except (AttributeError, ValueError):
+            return {"error": "unable to parse ip address and port."}
+        if (ip.version == 6) != (self.underlay.family == socket.AF_INET6):
+            return {"error": "different address type than this socket is bound to."}
+        if arg_str(args, "password") is None:
+            log.error("beginConnection without a password: aborting like cjdroute")
+            raise CoreAbort()
+        lladdr = self._sockaddr(str(ip), port)
+        self.peers.pop(lladdr, None)
+        peer = self._new_peer(lladdr, incoming=False)
+        name = arg_str(args, "peerName")
+        peer.user = name.decode("utf-8", "replace") if name is not None else "outer"
+        log.info("beginConnection %s", format_lladdr(lladdr))
+        if port:
+            self._send_hello(peer)
         return {"error": "none"}
 
     def fn_routegen_change(self, args, what, add):
@@ -1234,7 +1305,8 @@ class Node:
                 run_ip("-%d" % ip.version, "addr", "replace", "%s/%d" % (ip, alloc),
                        "dev", self.opts.tun, *extra)
             if prefix < ip.max_prefixlen:
-                self.routegen.add("prefix", ipaddress.ip_network("%s/%d" % (ip, prefix), strict=False))
+                # As issued, unmasked: "172.23.23.2/0" (README).
+                self.routegen.add("prefix", ipaddress.ip_interface("%s/%d" % (ip, prefix)))
         err = self.routegen.commit(self.opts.tun, dry=self.tun_fd is None)
         if err:
             log.warning("RouteGen commit: %s", err)
@@ -1256,7 +1328,16 @@ class Node:
             return
         for conn in self.iptun.outgoing.values():
             if conn.key == key and conn.answered:
-                self._write_tun(pkt)   # client side: from our gateway
+                # Client side, from our gateway: like the real node's
+                # ip4FromNode/ip6FromNode, only what is addressed to the
+                # lease (address/alloc) reaches the tun, and no IPv6 packet
+                # from or to fc00::/8. A gateway cannot push packets for
+                # other addresses (a LAN behind the client) into the client.
+                if conn.leases(dst) and not (dst.version == 6 and (src in FC00 or dst in FC00)):
+                    self._write_tun(pkt)
+                else:
+                    log.debug("drop %s -> %s from %s: not to the lease of #%d", src, dst,
+                              key_to_string(key), conn.number)
                 return
         log.debug("drop tunnel packet from %s: no connection", key_to_string(key))
 
@@ -1327,10 +1408,11 @@ def parse_args(argv):
     ap.add_argument("--underlay", type=parse_hostport, metavar="IP:PORT",
                     help="UDP bind for peering (without it the node has no peers)")
     ap.add_argument("--peer", type=parse_hostport, action="append", default=[], metavar="IP:PORT",
-                    help="outgoing peer (repeatable); needs --underlay")
-    ap.add_argument("--route-exception", type=lambda s: ipaddress.ip_network(s, strict=False),
+                    help="outgoing peer (repeatable), a cjdroute.conf connectTo entry: its "
+                         "address is a RouteGen exception; needs --underlay")
+    ap.add_argument("--route-exception", type=ipaddress.ip_interface,
                     action="append", default=[], metavar="CIDR",
-                    help="RouteGen exception, as cjdroute.conf connectTo peers give (repeatable)")
+                    help="one more RouteGen exception (repeatable)")
     ap.add_argument("--ready-file", metavar="PATH",
                     help="write the pid here once admin and tun are up; removed on exit")
     ap.add_argument("--log", metavar="PATH", help="log file (default stderr)")

@@ -280,6 +280,11 @@ class CodecTest(unittest.TestCase):
         rg2 = sim.RouteGen()
         rg2.add("prefix", ipaddress.ip_network("10.66.0.0/24"))
         self.assertEqual([str(n) for n in rg2.generate(4)], ["10.66.0.0/24"])
+        # A local prefix that holds a routed prefix no longer hides the
+        # exceptions inside it (seen on v21.1: 10.66.0.5/24 minus 10.66.0.7).
+        rg2.add("exception", "10.66.0.7")
+        self.assertEqual(len(rg2.generate(4)), 8)
+        self.assertFalse(any(ipaddress.ip_address("10.66.0.7") in r for r in rg2.generate(4)))
 
 
 # ---------------------------------------------------------------------------
@@ -584,12 +589,41 @@ class AdminTest(SimTestCase):
         self.assertEqual(s.call("RouteGen_addPrefix", route="0.0.0.0/0")["error"], "none")
         self.assertEqual(s.call("RouteGen_getGeneratedRoutes")["routes"], ["0.0.0.0/1", "128.0.0.0/1"])
         self.assertEqual(s.call("RouteGen_addException", route="198.51.100.7/32")["error"], "none")
-        self.assertEqual(len(s.call("RouteGen_getGeneratedRoutes")["routes"]), 32)
+        # 32 routes, 20 a page (as the real node pages them).
+        page0 = s.call("RouteGen_getGeneratedRoutes")
+        page1 = s.call("RouteGen_getGeneratedRoutes", page=1)
+        self.assertEqual((len(page0["routes"]), page0.get("more")), (20, 1))
+        self.assertEqual((len(page1["routes"]), page1.get("more")), (12, None))
         self.assertEqual(s.call("RouteGen_removePrefix", route="0.0.0.0/0")["error"], "none")
         self.assertEqual(s.call("RouteGen_removePrefix", route="0.0.0.0/0")["error"], "no_such_route")
         self.assertEqual(s.call("RouteGen_addPrefix", route="nonsense")["error"], "parse_failed")
         self.assertEqual(s.call("RouteGen_getGeneratedRoutes")["routes"], [])
         self.assertEqual(s.call("RouteGen_commit", tunName="tun0")["error"], "none")
+
+    def test_routegen_keeps_what_it_is_given(self):
+        """As observed on cjdroute v21.1: a prefix is kept as given, address
+        unmasked, duplicates and all; removal wants address and length exactly
+        and takes every copy; lists are sorted by length, then address down."""
+        s = self.s
+        for r in ("172.23.23.2/0", "172.23.23.2/0", "10.1.2.3/8"):
+            self.assertEqual(s.call("RouteGen_addPrefix", route=r)["error"], "none")
+        self.assertEqual(s.call("RouteGen_getPrefixes")["routes"],
+                         ["172.23.23.2/0", "172.23.23.2/0", "10.1.2.3/8"])
+        for r in ("0.0.0.0/0", "172.23.23.0/0", "172.23.23.2/24"):
+            self.assertEqual(s.call("RouteGen_removePrefix", route=r)["error"], "no_such_route")
+        self.assertEqual(s.call("RouteGen_removePrefix", route="172.23.23.2/0")["error"], "none")
+        self.assertEqual(s.call("RouteGen_getPrefixes")["routes"], ["10.1.2.3/8"])
+        self.assertEqual(s.call("RouteGen_addPrefix", route="172.23.23.2")["error"], "none")
+        self.assertEqual(s.call("RouteGen_getPrefixes")["routes"], ["10.1.2.3/8", "172.23.23.2/32"])
+        self.assertEqual(s.call("RouteGen_addException", route="198.51.100.7/24")["error"], "none")
+        self.assertEqual(s.call("RouteGen_addException", route="203.0.113.1")["error"], "none")
+        self.assertEqual(s.call("RouteGen_getExceptions")["routes"], ["198.51.100.7/24", "203.0.113.1/32"])
+        self.assertEqual(s.call("RouteGen_addPrefix", route="fd00::5/64")["error"], "none")
+        self.assertEqual(s.call("RouteGen_getPrefixes", ip6=1)["routes"], ["fd00::5/64"])
+        self.assertEqual(s.call("RouteGen_getGeneratedRoutes", ip6=1)["routes"], ["fd00::5/64"])
+        self.assertEqual(s.call("RouteGen_getLocalPrefixes")["routes"],
+                         ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"])
+        self.assertEqual(s.call("RouteGen_addPrefix", route="1.2.3.4/" + "0" * 60)["error"], "parse_failed")
 
 
 class RobustnessTest(SimTestCase):
@@ -674,10 +708,12 @@ class IpTunnelTest(SimTestCase):
                                 "ip4Address": "10.66.0.5", "ip4Prefix": 0, "ip4Alloc": 32,
                                 "ip6Address": "fd66::5", "ip6Prefix": 64, "ip6Alloc": 128})
         self.assertEqual(cl.call("RouteGen_getGeneratedRoutes")["routes"], ["0.0.0.0/1", "128.0.0.0/1"])
-        self.assertEqual(cl.call("RouteGen_getGeneratedRoutes", ip6=1)["routes"], ["fd66::/64"])
+        # The lease's prefix is kept as issued, unmasked (and shown so when whole).
+        self.assertEqual(cl.call("RouteGen_getGeneratedRoutes", ip6=1)["routes"], ["fd66::5/64"])
+        self.assertEqual(cl.call("RouteGen_getPrefixes")["routes"], ["10.66.0.5/0"])
         # removeConnection leaves RouteGen's prefixes (and so the routes) behind.
         self.assertEqual(cl.call("IpTunnel_removeConnection", connection=n)["error"], "none")
-        self.assertEqual(len(cl.call("RouteGen_getPrefixes")["routes"]), 1)
+        self.assertEqual(cl.call("RouteGen_getPrefixes")["routes"], ["10.66.0.5/0"])
         # A duplicate with another address: the client is answered from the
         # newest entry, traffic is checked against the oldest.
         gw.call("IpTunnel_allowConnection", publicKeyOfAuthorizedNode=ckey, ip4Address="10.66.0.6")
@@ -685,6 +721,38 @@ class IpTunnelTest(SimTestCase):
         show = wait_for(lambda: (lambda r: r if "ip4Address" in r else None)(
             cl.call("IpTunnel_showConnection", connection=n2)), 5)
         self.assertEqual(show["ip4Address"], "10.66.0.6")
+
+    def test_peers_and_route_exceptions(self):
+        """As on cjdroute v21.1: a connectTo peer (--peer) is a route exception
+        from the start; a peer added with UDPInterface_beginConnection is
+        none, shows its peerName as `user`, and without a password the core
+        aborts."""
+        gu, cu, cu2 = free_udp_port(), free_udp_port(), free_udp_port()
+        gw = self.start(underlay=gu, name="gw")
+        gkey = gw.call("Core_nodeInfo")["myAddr"].split(".", 5)[5]
+        cl = self.start(underlay=cu, peers=[gu], name="cl")
+        self.assertEqual(cl.call("RouteGen_getExceptions")["routes"], ["127.0.0.1/32"])
+        late = self.start(underlay=cu2, name="late")
+        begin = lambda **kw: late.call("UDPInterface_beginConnection", **kw)["error"]
+        good = dict(publicKey=gkey, address="127.0.0.1:%d" % gu, password="pw")
+        self.assertEqual(begin(**dict(good, publicKey="abc.k")), "key must be 52 characters long")
+        self.assertEqual(begin(**dict(good, address="nonsense")), "unable to parse ip address and port.")
+        self.assertEqual(begin(**dict(good, address="[2001:db8::1]:4000")),
+                         "different address type than this socket is bound to.")
+        self.assertEqual(begin(**dict(good, interfaceNumber=3)), "no such interface for interfaceNumber")
+        self.assertEqual(begin(**dict(good, peerName="gw")), "none")
+        self.assertEqual(late.call("RouteGen_getExceptions")["routes"], [])
+
+        def peers():
+            return late.call("InterfaceController_peerStats")["peers"]
+
+        self.assertTrue(wait_for(lambda: [p["state"] for p in peers()] == ["ESTABLISHED"]))
+        self.assertEqual((peers()[0]["user"], peers()[0]["lladdr"]), ("gw", "127.0.0.1:%d" % gu))
+        self.assertIsNone(late.send(sign_request(
+            {b"q": b"auth", b"aq": b"UDPInterface_beginConnection", b"txid": b"t",
+             b"args": {b"publicKey": gkey.encode(), b"address": b"127.0.0.1:9"}},
+            PASSWORD, cookie_now()), timeout=2))
+        self.assertEqual(late.proc.wait(5), 134)
 
     def test_gateway_restart_and_reset_peering(self):
         """--repeer-delay: after the gateway restarts, the client's peering

@@ -366,6 +366,25 @@ static void pin_plan(void **state)
 	route_list_free(&l4);
 }
 
+/*
+ * The route generator's name for a lease's prefix is the leased address,
+ * unmasked: cjdroute v21.1 answered "no_such_route" to the masked network,
+ * so visp left a stale /0 behind that the next lease's routes brought back.
+ */
+static void routegen_prefix(void **state)
+{
+	struct cidr v4, v6;
+	struct verr err = { 0 };
+	char buf[CIDR_STRLEN];
+
+	assert_int_equal(cidr_parse("172.23.23.2/24", &v4, &err), 0);
+	assert_int_equal(cidr_parse("fd00:23::2/64", &v6, &err), 0);
+	assert_string_equal(client_routegen_prefix(&v4, 0, buf, sizeof(buf)), "172.23.23.2/0");
+	assert_string_equal(client_routegen_prefix(&v4, 24, buf, sizeof(buf)), "172.23.23.2/24");
+	assert_string_equal(client_routegen_prefix(&v6, 64, buf, sizeof(buf)), "fd00:23::2/64");
+	assert_string_equal(client_routegen_prefix(&v6, 0, buf, sizeof(buf)), "fd00:23::2/0");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -376,6 +395,7 @@ int main(void)
 		cmocka_unit_test(pin_decisions),
 		cmocka_unit_test(pin_lowest_metric),
 		cmocka_unit_test(pin_plan),
+		cmocka_unit_test(routegen_prefix),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
