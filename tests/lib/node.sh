@@ -18,6 +18,8 @@
 #	--route-exception CIDR  one more RouteGen exception (simulator only: with
 #	                    cjdroute it must be a --peer's address, which cjdroute
 #	                    makes an exception by itself)
+#	--sim               the simulator even with CJDROUTE, for what a real
+#	                    cjdroute cannot be made to do (--fake-peers)
 #	after "--": for the simulator only (--repeer-delay, --iptunnel-retry...);
 #	            a real cjdroute keeps its own timings
 #     Returns once the node answers on its admin port and is set up (tun
@@ -29,7 +31,8 @@
 #                        group (its "cjdroute core" child too), and wait
 #   node_stop_all        every node still running (for the cleanup trap)
 #   node_key NAME        its public key     node_pid NAME  its pid (group)
-#   node_real            true with CJDROUTE node_kind  "cjdroute"/"the simulator"
+#   node_real [NAME]     true with CJDROUTE (and NAME not started --sim)
+#   node_kind [NAME]     "cjdroute" or "the simulator"
 #
 # Files in $NODE_DIR (default $tmp), kept across restarts:
 #	NAME.key      the node's public key (a restart keeps the identity)
@@ -44,7 +47,7 @@ NODE_START_TIMEOUT=${NODE_START_TIMEOUT:-15}
 # Helpers run with the system interpreter: the one on PATH may be a slow shim.
 node_py=python3
 [ -x /usr/bin/python3 ] && node_py=/usr/bin/python3
-declare -A node_pids=() node_ns=() node_admin=() node_password=()
+declare -A node_pids=() node_ns=() node_admin=() node_password=() node_force_sim=()
 
 if [ -n "${CJDROUTE:-}" ]; then
 	case $CJDROUTE in /*) ;; *) CJDROUTE=$PWD/$CJDROUTE ;; esac
@@ -54,8 +57,8 @@ if [ -n "${CJDROUTE:-}" ]; then
 	fi
 fi
 
-node_real() { [ -n "${CJDROUTE:-}" ]; }
-node_kind() { if node_real; then echo cjdroute; else echo "the simulator"; fi; }
+node_real() { [ -n "${CJDROUTE:-}" ] && { [ $# -eq 0 ] || [ -z "${node_force_sim[$1]:-}" ]; }; }
+node_kind() { if node_real "$@"; then echo cjdroute; else echo "the simulator"; fi; }
 node_dir() { echo "${NODE_DIR:-$tmp}"; }
 node_pid() { echo "${node_pids[$1]}"; }
 
@@ -77,7 +80,7 @@ node_cjstr() {
 node_identity() {
 	local d
 	d=$(node_dir)
-	if node_real && [ ! -s "$d/$1.node.keys" ]; then
+	if node_real "$1" && [ ! -s "$d/$1.node.keys" ]; then
 		# The first of each: a commented example repeats the public key.
 		"$CJDROUTE" --genconf |
 			sed -n 's/^ *"\(privateKey\|publicKey\)": "\([^"]*\)".*/\1 \2/p' |
@@ -85,7 +88,7 @@ node_identity() {
 		[ "$(wc -l <"$d/$1.node.keys.tmp")" = 2 ] || fail "$CJDROUTE --genconf gave no keys"
 		mv "$d/$1.node.keys.tmp" "$d/$1.node.keys"
 		sed -n 's/^publicKey //p' "$d/$1.node.keys" >"$d/$1.key"
-	elif ! node_real && [ ! -s "$d/$1.key" ]; then
+	elif ! node_real "$1" && [ ! -s "$d/$1.key" ]; then
 		# The simulator makes its key file itself; a node named as a peer
 		# before it ever ran gets one here, in the same format.
 		"$node_py" -c 'import sys; sys.path.insert(0, sys.argv[1]); import cjdns_codec as c
@@ -158,7 +161,7 @@ node_write_conf() {
 }
 
 node_start() {
-	local name=$1 ns=$2 admin=127.0.0.1:11234 pw=NONE tun=tun0 under='' d p q _
+	local name=$1 ns=$2 admin=127.0.0.1:11234 pw=NONE tun=tun0 under='' sim='' d p q _
 	local peers=() excs=() simopts=() args=()
 	shift 2
 	while [ $# -gt 0 ]; do
@@ -170,13 +173,15 @@ node_start() {
 		--underlay) under=$2; shift ;;
 		--peer) peers+=("$2"); shift ;;
 		--route-exception) excs+=("$2"); shift ;;
+		--sim) sim=1 ;;
 		--) shift; simopts=("$@"); break ;;
 		*) fail "node_start: unknown option $1" ;;
 		esac
 		shift
 	done
 	d=$(node_dir)
-	[ -z "${node_pids[$name]}" ] || fail "node_start: $name is already running"
+	[ -z "${node_pids[$name]:-}" ] || fail "node_start: $name is already running"
+	node_force_sim[$name]=$sim
 	node_identity "$name"
 	echo "$under" >"$d/$name.node.underlay"
 	for p in "${peers[@]}"; do
@@ -185,8 +190,8 @@ node_start() {
 	done
 	node_ns[$name]=$ns node_admin[$name]=$admin node_password[$name]=$pw
 	rm -f "$d/$name.ready"
-	echo "==== $(date '+%F %T') node_start $name ($(node_kind))" >>"$d/$name.log"
-	if node_real; then
+	echo "==== $(date '+%F %T') node_start $name ($(node_kind "$name"))" >>"$d/$name.log"
+	if node_real "$name"; then
 		for p in "${excs[@]}"; do
 			for q in "${peers[@]}"; do
 				q=$(node_peer_addr "$q")
@@ -327,7 +332,7 @@ node_stop() {
 	pid=${node_pids[$name]}
 	[ -n "$pid" ] || return 0
 	# Any step may fail (already gone): set -e must not end the test here.
-	if node_real; then
+	if node_real "$name"; then
 		kill -TERM -- "-$pid" 2>/dev/null || true
 		if ! node_poll 10 node_group_gone "$pid"; then
 			kill -KILL -- "-$pid" 2>/dev/null || true
