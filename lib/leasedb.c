@@ -32,7 +32,7 @@
 	X(sqlite3_clear_bindings) X(sqlite3_close)				\
 	X(sqlite3_column_blob) X(sqlite3_column_bytes)				\
 	X(sqlite3_column_int) X(sqlite3_column_int64)				\
-	X(sqlite3_column_text) X(sqlite3_column_type)				\
+	X(sqlite3_column_text) X(sqlite3_column_type) X(sqlite3_config)	\
 	X(sqlite3_db_config) X(sqlite3_errmsg) X(sqlite3_errstr)		\
 	X(sqlite3_exec) X(sqlite3_extended_result_codes)			\
 	X(sqlite3_file_control) X(sqlite3_finalize)				\
@@ -1648,6 +1648,14 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	ret = sqlite_load(err);
 	if (ret < 0)
 		return ret;
+	/*
+	 * No bulk allocation of page cache lines at open (20 pages, written
+	 * through to chain them): a run touches a handful of pages, and every
+	 * fresh page of memory is a page fault, which on small or virtual
+	 * machines costs more than SQLite's work. Only possible before SQLite
+	 * initializes, so a second open in the same process leaves it as is.
+	 */
+	sym_sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
 	ret = -ENOMEM;
 	/*
 	 * SQLite creates -wal and -shm with the database file's mode, but the
