@@ -640,20 +640,17 @@ static int sync_once(struct gateway *gw, struct sync_report *rep, struct verr *e
 	struct lease *v = calloc(SYNC_CHUNK, sizeof(*v));
 	struct conns ours = { 0 };
 	int64_t now = time(NULL);
-	char after[LEASEDB_KEY_MAX + 1] = "";
+	int64_t cursor = 0;
 	size_t n = SYNC_CHUNK;
 	int ret = -ENOMEM;
 
 	if (!b || !v)
 		goto out;
 	ret = leasedb_expire(gw->db, now, expire_one, &ec, NULL, err);
-	/* Page after page, each starting past the last key of the one before. */
 	while (ret == 0 && n == SYNC_CHUNK) {
-		ret = leasedb_current_page(gw->db, after, now, v, SYNC_CHUNK, &n, err);
+		ret = leasedb_current_page(gw->db, &cursor, now, v, SYNC_CHUNK, &n, err);
 		if (ret == 0)
 			ret = sync_chunk(gw, v, n, &b[0], &ours, rep, err);
-		if (n)
-			snprintf(after, sizeof(after), "%s", v[n - 1].key);
 	}
 	if (ret == 0)
 		ret = scan_strangers(gw, &ours, &b[0], &b[1], rep, err);

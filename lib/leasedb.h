@@ -113,11 +113,12 @@ typedef int (*leasedb_cb)(const struct lease *l, void *arg);
 int leasedb_foreach(struct leasedb *db, leasedb_cb cb, void *arg, struct verr *err);
 
 /*
- * A walk over the current leases in bounded memory: up to max of them whose
- * key sorts after `after` ("" to start), in key order, into v; fewer than
- * max means the walk is over. Each page is its own snapshot.
+ * A walk over the current leases in bounded memory: up to max of them past
+ * *cursor (0 to start; moved past the page) into v, in the store's own
+ * order; fewer than max means the walk is over. Each page is its own
+ * snapshot: a lease granted during the walk may or may not be in it.
  */
-int leasedb_current_page(struct leasedb *db, const char *after, int64_t now, struct lease *v,
+int leasedb_current_page(struct leasedb *db, int64_t *cursor, int64_t now, struct lease *v,
 			 size_t max, size_t *n, struct verr *err);
 
 /*

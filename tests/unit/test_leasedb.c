@@ -218,6 +218,41 @@ static void affinity_after_revoke(void **state)
 	check_ok(t, 300);
 }
 
+/* The sync's walk: each current lease once, in pages, whatever came before it. */
+static void current_pages(void **state)
+{
+	struct t *t = *state;
+	struct verr err = { 0 };
+	char k[LEASEDB_KEY_MAX + 1], seen[24] = { 0 };
+	struct lease v[4], old;
+	int64_t cursor = 0;
+	size_t n = 4, pages = 0;
+
+	open_db(t, "10.1.0.0/24", NULL, 0);
+	for (int i = 0; i < 20; i++)	/* keys sort in the reverse of their rows */
+		grant(t, skey(k, "cur", 99 - i), 100, i % 5 == 4 ? 10 : DAY, NULL);
+	assert_int_equal(leasedb_revoke(t->db, skey(k, "cur", 99 - 7), &old, &err), 0);
+	while (n == 4) {
+		assert_int_equal(leasedb_current_page(t->db, &cursor, 200, v, 4, &n, &err), 0);
+		for (size_t j = 0; j < n; j++) {
+			char num[8] = { 0 };
+			int i;
+
+			memcpy(num, v[j].key + 3, 7);
+			i = 99 - atoi(num);
+
+			assert_true(i >= 0 && i < 24);
+			assert_true(lease_is_current(&v[j], 200));
+			seen[i]++;
+		}
+		if (pages++ == 0)	/* granted during the walk: found at its end */
+			grant(t, skey(k, "cur", 99 - 20), 150, DAY, NULL);
+	}
+	for (int i = 0; i < 21; i++)
+		assert_int_equal(seen[i], i == 7 || i % 5 == 4 ? 0 : 1);
+	assert_int_equal(pages, 5);	/* 16 current: 4 full pages, then an empty one */
+}
+
 static int collect(const struct lease *l, void *arg)
 {
 	char *s = arg;
@@ -968,6 +1003,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ipv6_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(pool_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(meta, setup, teardown),
+		cmocka_unit_test_setup_teardown(current_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(permissions, setup, teardown),
 		cmocka_unit_test_setup_teardown(schema_version, setup, teardown),
 		cmocka_unit_test_setup_teardown(corrupt, setup, teardown),
