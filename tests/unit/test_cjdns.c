@@ -475,23 +475,25 @@ static void paged_in_flight(void **state)
 	fake_stop(f);
 }
 
-static void bulk(void **state)
+/* n bulk requests echoing their index; every fail_every-th (0: none) fails. */
+static void echo_requests(struct cjdns_req *reqs, int n, int fail_every)
 {
-	struct fake *f = fake_start();
-	struct cjdns *cj = client(f, PW);
-	struct cjdns_req reqs[300];
+	for (int i = 0; i < n; i++) {
+		bool fails = fail_every && i % fail_every == 0;
 
-	f->drop_every = 7;	/* lost packets are resent */
-	for (int i = 0; i < 300; i++) {
-		reqs[i] = (struct cjdns_req){ .fn = i % 50 == 0 ? "Fails" : "Echo" };
+		reqs[i] = (struct cjdns_req){ .fn = fails ? "Fails" : "Echo" };
 		reqs[i].args = bval_new_dict();
 		bval_dict_set(reqs[i].args, "n", bval_new_int(i));
 	}
-	assert_int_equal(cjdns_call_many(cj, reqs, 300, 32, NULL), 0);
-	for (int i = 0; i < 300; i++) {
+}
+
+/* Each request of echo_requests answered as it should be; frees them. */
+static void assert_echoed(struct cjdns_req *reqs, int n, int fail_every)
+{
+	for (int i = 0; i < n; i++) {
 		int64_t echo = -1;
 
-		if (i % 50 == 0) {
+		if (fail_every && i % fail_every == 0) {
 			assert_int_equal(reqs[i].ret, -EREMOTEIO);
 			assert_string_equal(reqs[i].error, "connection not found");
 		} else {
@@ -502,6 +504,18 @@ static void bulk(void **state)
 		bval_free(reqs[i].args);
 		bval_free(reqs[i].reply);
 	}
+}
+
+static void bulk(void **state)
+{
+	struct fake *f = fake_start();
+	struct cjdns *cj = client(f, PW);
+	struct cjdns_req reqs[300];
+
+	f->drop_every = 7;	/* lost packets are resent */
+	echo_requests(reqs, 300, 50);
+	assert_int_equal(cjdns_call_many(cj, reqs, 300, 32, NULL), 0);
+	assert_echoed(reqs, 300, 50);
 	cjdns_close(cj);
 	fake_stop(f);
 }
@@ -520,21 +534,9 @@ static void bulk_slow_cjdns(void **state)
 	struct cjdns_req reqs[100];
 
 	f->delay_ms = 300;
-	for (int i = 0; i < 100; i++) {
-		reqs[i] = (struct cjdns_req){ .fn = "Echo" };
-		reqs[i].args = bval_new_dict();
-		bval_dict_set(reqs[i].args, "n", bval_new_int(i));
-	}
+	echo_requests(reqs, 100, 0);
 	assert_int_equal(cjdns_call_many(cj, reqs, 100, 16, NULL), 0);
-	for (int i = 0; i < 100; i++) {
-		int64_t echo = -1;
-
-		assert_int_equal(reqs[i].ret, 0);
-		assert_int_equal(bval_dict_int(reqs[i].reply, "echo", &echo), 0);
-		assert_int_equal(echo, i);
-		bval_free(reqs[i].args);
-		bval_free(reqs[i].reply);
-	}
+	assert_echoed(reqs, 100, 0);
 	cjdns_close(cj);
 	fake_stop(f);
 }
@@ -555,21 +557,9 @@ static void bulk_outlives_cookie(void **state)
 	cjdns_set_timeout(cj, 400, 3);
 	cjdns_set_cookie_max_age(cj, 100);
 	f->delay_ms = 150;
-	for (int i = 0; i < 200; i++) {
-		reqs[i] = (struct cjdns_req){ .fn = "Echo" };
-		reqs[i].args = bval_new_dict();
-		bval_dict_set(reqs[i].args, "n", bval_new_int(i));
-	}
+	echo_requests(reqs, 200, 0);
 	assert_int_equal(cjdns_call_many(cj, reqs, 200, 32, NULL), 0);
-	for (int i = 0; i < 200; i++) {
-		int64_t echo = -1;
-
-		assert_int_equal(reqs[i].ret, 0);
-		assert_int_equal(bval_dict_int(reqs[i].reply, "echo", &echo), 0);
-		assert_int_equal(echo, i);
-		bval_free(reqs[i].args);
-		bval_free(reqs[i].reply);
-	}
+	assert_echoed(reqs, 200, 0);
 	/* Each carried out once: no reply was lost to a cookie refresh. */
 	assert_int_equal(f->echoes, 200);
 	assert_int_equal(f->bad_hash, 0);
