@@ -54,12 +54,29 @@ static void good_post(void **state)
 	http_request_free(&req);
 }
 
+/* A request, and the status reading it must end with. */
+struct status_case {
+	const char *req;
+	int status;
+};
+
+static void expect_statuses(const struct status_case *cases, size_t n)
+{
+	struct http_request req;
+	struct verr err = { 0 };
+
+	for (size_t i = 0; i < n; i++) {
+		int ret = read_from(cases[i].req, strlen(cases[i].req), 200, &req, &err);
+
+		if (ret != cases[i].status)
+			fail_msg("case %zu (%s): got %d (%s)", i, cases[i].req, ret, err.msg);
+		http_request_free(&req);
+	}
+}
+
 static void hostile(void **state)
 {
-	static const struct {
-		const char *req;
-		int status;
-	} cases[] = {
+	static const struct status_case cases[] = {
 		{ "POST /lease HTTP/1.1\r\nContent-Length: 5000\r\n\r\n", 413 },
 		{ "POST /lease HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400 },
 		{ "POST /lease HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", 400 },
@@ -78,16 +95,8 @@ static void hostile(void **state)
 		{ "GET /tunnels HTTP/1.1\r\nHost: x", 408 },	/* slowloris: never finishes */
 		{ "", 408 },				/* silent */
 	};
-	struct http_request req;
-	struct verr err = { 0 };
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int ret = read_from(cases[i].req, strlen(cases[i].req), 200, &req, &err);
-
-		if (ret != cases[i].status)
-			fail_msg("case %zu (%s): got %d (%s)", i, cases[i].req, ret, err.msg);
-		http_request_free(&req);
-	}
+	expect_statuses(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 static void caps(void **state)
@@ -122,10 +131,7 @@ static void caps(void **state)
  */
 static void hostile_found_end_to_end(void **state)
 {
-	static const struct {
-		const char *req;
-		int status;
-	} cases[] = {
+	static const struct status_case cases[] = {
 		{ "GET /tunnels HTTP/1.1\rX-Injected: 1\r\n\r\n", 400 },
 		{ "GET /tunnels HTTP/1.1\r\nX: a\rContent-Length: 5\r\n\r\n", 400 },
 		{ "GET /tunnels HTTP/1.1\r\nX: a\r\r\n\r\n", 400 },
@@ -156,16 +162,8 @@ static void hostile_found_end_to_end(void **state)
 		{ "GET /tunnels HTTP/1.1\r\nContent-Length : 0\r\n\r\n", 400 },
 		{ "GET /tunnels HTTP/1.1\r\nX-\xff: 1\r\n\r\n", 400 },
 	};
-	struct http_request req;
-	struct verr err = { 0 };
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		int ret = read_from(cases[i].req, strlen(cases[i].req), 200, &req, &err);
-
-		if (ret != cases[i].status)
-			fail_msg("case %zu (%s): got %d (%s)", i, cases[i].req, ret, err.msg);
-		http_request_free(&req);
-	}
+	expect_statuses(cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /*
