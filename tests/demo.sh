@@ -28,6 +28,7 @@
 set -e
 
 top=$(cd "$(dirname "$0")/.." && pwd)
+. "$top/tests/lib/test.sh"	# poll
 cd "$top"
 
 say() { printf '== %s\n' "$*"; }
@@ -70,14 +71,6 @@ trap 'exit 130' INT TERM
 # Background processes are started with ip netns exec itself (not through
 # a function, which would fork a subshell), so that $! is their own PID.
 on() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
-# poll SECONDS CMD...: until CMD succeeds, or fail after the deadline.
-poll() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.2
-	done
-}
 
 say "network: namespaces for a client, two gateways and an internet host"
 for ns in "$nsc" "$nsg1" "$nsg2" "$nsi"; do

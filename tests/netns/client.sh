@@ -33,6 +33,7 @@ set -e
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/node.sh"	# node_start, node_stop: the simulator or $CJDROUTE
+. "$top/tests/lib/test.sh"	# poll
 visp=${VISP:-$top/visp}
 
 skip() { echo "SKIP: $*"; exit 77; }
@@ -74,15 +75,6 @@ fail() {
 	exit 1
 }
 ok() { echo "ok: $*"; }
-
-# poll SECONDS CMD...: run CMD until it succeeds or the deadline passes.
-poll() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.2
-	done
-}
 
 # ---- topology ----
 

@@ -29,6 +29,7 @@ for tool in ip curl systemd-socket-activate; do
 done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/test.sh"	# poll, step, run
 VISP=${VISP:-$top/visp}
 SIM=$top/tests/sim/cjdns-sim.py
 PROXY=$top/tests/sim/faultproxy.py
@@ -68,16 +69,6 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
-step() { echo "== [${SECONDS}s] $*"; }
-
-# poll SECONDS CMD...: run CMD until it succeeds or the deadline passes.
-poll() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.05
-	done
-}
 gone() { ! kill -0 "$1" 2>/dev/null; }
 
 start_sim() {
@@ -105,19 +96,6 @@ stop_proxy() {
 	kill "$proxy_pid" 2>/dev/null || true
 	wait "$proxy_pid" 2>/dev/null || true
 	proxy_pid=
-}
-
-# run WHAT ALLOWED CMD...: CMD must exit with one of ALLOWED (e.g. "0 3"), and
-# with a "visp: ..." message when not 0. Its stderr is left in $tmp/run.err.
-run() {
-	local what=$1 allowed=$2 rc=0
-	shift 2
-	"$@" >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
-	[[ " $allowed " == *" $rc "* ]] ||
-		fail "$what: exit $rc, want one of $allowed: $(head -c 600 "$tmp/run.err")"
-	[ $rc -eq 0 ] || grep -q "^visp: " "$tmp/run.err" ||
-		fail "$what: exit $rc without a message: $(head -c 300 "$tmp/run.err")"
-	last_rc=$rc
 }
 
 # holds_store [N]: cjdns holds exactly the store (of N current leases), which is intact.

@@ -26,6 +26,7 @@
 set -e
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/test.sh"	# poll, step
 VISP=${VISP:-$top/visp}
 SIM=$top/tests/sim/cjdns-sim.py
 PROXY=$top/tests/sim/faultproxy.py
@@ -63,14 +64,6 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
-step() { echo "== [${SECONDS}s] $*"; }
-poll() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.1
-	done
-}
 
 # ---- topology ----
 

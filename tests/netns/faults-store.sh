@@ -24,6 +24,7 @@ for tool in ip curl nsenter unshare systemd-socket-activate; do
 done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/test.sh"	# poll, step, run
 VISP=${VISP:-$top/visp}
 SIM=$top/tests/sim/cjdns-sim.py
 PY=$(command -v /usr/bin/python3 || command -v python3)
@@ -52,27 +53,6 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
-step() { echo "== [${SECONDS}s] $*"; }
-poll() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.05
-	done
-}
-
-# run WHAT ALLOWED CMD...: as in faults-cjdns.sh; stderr in $tmp/run.err.
-run() {
-	local what=$1 allowed=$2 rc=0
-	shift 2
-	"$@" >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
-	[[ " $allowed " == *" $rc "* ]] ||
-		fail "$what: exit $rc, want one of $allowed: $(head -c 600 "$tmp/run.err")"
-	[ $rc -eq 0 ] || grep -q "^visp: " "$tmp/run.err" ||
-		fail "$what: exit $rc without a message: $(head -c 300 "$tmp/run.err")"
-	last_rc=$rc
-}
-
 ip netns add "$ns"
 ip -n "$ns" link set lo up
 mkdir "$tmp/store"

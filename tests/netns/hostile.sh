@@ -28,6 +28,7 @@ for tool in ip curl systemd-socket-activate; do
 done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/test.sh"	# poll
 VISP=${VISP:-$top/visp}
 SIM=$top/tests/sim/cjdns-sim.py
 # One python process does the sending and checking; /usr/bin/python3 starts
@@ -60,15 +61,6 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
-
-# poll SECONDS CMD...: run CMD until it succeeds or the deadline passes.
-poll() {
-	local end=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.1
-	done
-}
 
 ip netns add "$ns"
 n ip link set lo up

@@ -67,14 +67,6 @@ fail() { echo "FAIL: $*"; exit 1; }
 # The gateway's cjdns: admin only, no tun, no peers.
 start_node() { node_start gw "$ns" --password "$PW" --no-tun; }
 
-# Keys whose fc00::/8 addresses the clients send from: "key address" lines.
-make_keys() {
-	python3 - "$1" <<-'PY'
-	import sys
-	sys.path.insert(0, sys.argv[0] and "$top/tests/sim")
-	PY
-}
-
 ip netns add "$ns"
 n ip link set lo up
 

@@ -39,6 +39,7 @@ set -e
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/node.sh"	# node_start, node_stop: the simulator or $CJDROUTE
+. "$top/tests/lib/test.sh"	# poll
 visp=${VISP:-$top/${B:-build}/visp}
 
 skip() { echo "share.sh: $*: skipped"; exit 77; }
@@ -82,16 +83,6 @@ fail() {
 	exit 1
 }
 ok() { echo "ok: $*"; }
-
-# poll SECONDS CMD...: run CMD until it succeeds or the deadline passes.
-poll() {
-	local end=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.2
-	done
-}
 
 # ---- topology ----
 

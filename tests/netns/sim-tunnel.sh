@@ -28,6 +28,7 @@ for tool in ip nft curl ping python3; do
 done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/test.sh"	# poll, step
 SIM=$top/tests/sim/cjdns-sim.py
 ADMIN=$top/tests/sim/cjdns_admin.py
 PW=sim-tunnel-pw
@@ -61,16 +62,6 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
-step() { echo "== $*"; }
-
-# wait_until SECONDS COMMAND...: poll COMMAND until it succeeds or time runs out.
-wait_until() {
-	local deadline=$((SECONDS + $1)); shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.1
-	done
-}
 
 # admin NS FUNCTION [name=value...]: call the simulator of namespace NS.
 admin() {
@@ -90,7 +81,7 @@ start_sim() {
 		--log "$tmp/$name.log" "$@" &
 	pids+=($!)
 	eval "pid_$name=$!"
-	wait_until 15 test -s "$tmp/$name.ready" || fail "$name simulator did not start"
+	poll 15 test -s "$tmp/$name.ready" || fail "$name simulator did not start"
 }
 
 stop_sim() {
@@ -127,7 +118,7 @@ echo "hello through the tunnel" >"$tmp/www/hello.txt"
 ip netns exec "$ns_i" python3 -m http.server 8000 --bind 203.0.113.80 --directory "$tmp/www" \
 	>"$tmp/http.log" 2>&1 &
 pids+=($!)
-wait_until 10 ni curl -sf --max-time 1 http://203.0.113.80:8000/hello.txt || fail "web server did not start"
+poll 10 ni curl -sf --max-time 1 http://203.0.113.80:8000/hello.txt || fail "web server did not start"
 
 step "simulators"
 start_sim gw "$ns_g" --underlay 10.99.0.1:19273
@@ -147,12 +138,12 @@ ng ip -6 addr show dev tun0 | grep -q "/8 " || fail "gateway tun has no fc00::/8
 
 step "peering"
 peer_up() { admin "$ns_c" InterfaceController_peerStats | json 'd["peers"][0]["state"]' | grep -qx ESTABLISHED; }
-wait_until 10 peer_up || fail "client never peered with the gateway"
+poll 10 peer_up || fail "client never peered with the gateway"
 admin "$ns_g" InterfaceController_peerStats | json 'd["peers"][0]["lladdr"]' | grep -qx "10.99.0.2:19273" \
 	|| fail "gateway does not list the client's underlay address"
 
 step "fc00::/8 traffic"
-wait_until 10 nc_ ping -6 -c 1 -W 1 "$gw_ip6" || fail "cannot ping6 the gateway's fc address"
+poll 10 nc_ ping -6 -c 1 -W 1 "$gw_ip6" || fail "cannot ping6 the gateway's fc address"
 
 step "gateway setup (what visp tunnel up does)"
 ng ip addr add 10.66.0.1/24 dev tun0
@@ -176,8 +167,8 @@ step "allowConnection; the client asks again and gets the lease"
 admin "$ns_g" IpTunnel_allowConnection publicKeyOfAuthorizedNode="$cl_key" \
 	ip4Address=10.66.0.2 ip4Prefix=0 ip6Address=fd66::2 ip6Prefix=64 | json 'd["connection"]' | grep -qx 0
 has_addr() { admin "$ns_c" IpTunnel_showConnection connection=0 | json 'd["ip4Address"]' | grep -qx 10.66.0.2; }
-wait_until 10 has_addr || fail "client never got its address"
-wait_until 5 sh -c "ip netns exec $ns_c ip -4 addr show dev tun0 | grep -q 'inet 10.66.0.2/32'" \
+poll 10 has_addr || fail "client never got its address"
+poll 5 sh -c "ip netns exec $ns_c ip -4 addr show dev tun0 | grep -q 'inet 10.66.0.2/32'" \
 	|| fail "client tun has no 10.66.0.2/32"
 nc_ ip -6 addr show dev tun0 | grep -q "inet6 fd66::2/128" || fail "client tun has no fd66::2/128"
 # Everything minus the exception 192.0.2.1/32: 32 prefixes, not the /1 pair.
@@ -240,7 +231,7 @@ start_sim gw "$ns_g" --underlay 10.99.0.1:19273
 ! ng ip -4 addr show dev tun0 | grep -q 10.66.0.1 || fail "restarted gateway tun kept 10.66.0.1"
 conn=$(admin "$ns_c" IpTunnel_connectTo publicKeyOfNodeToConnectTo="$gw_key" | json 'd["connection"]')
 [ "$conn" = 1 ] || fail "connection numbers must not be reused (got $conn)"
-wait_until 10 nc_ ping -6 -c 1 -W 1 "$gw_ip6" || fail "peering did not come back after the restart"
+poll 10 nc_ ping -6 -c 1 -W 1 "$gw_ip6" || fail "peering did not come back after the restart"
 deadline=$((SECONDS + 3))
 while [ $SECONDS -lt $deadline ]; do	# over a retry period: still no answer
 	admin "$ns_c" IpTunnel_showConnection connection=1 | json '"ip4Address" not in d' | grep -qx True \
@@ -256,8 +247,8 @@ admin "$ns_g" IpTunnel_allowConnection publicKeyOfAuthorizedNode="$cl_key" ip4Ad
 admin "$ns_g" IpTunnel_allowConnection publicKeyOfAuthorizedNode="$cl_key" ip4Address=10.66.0.3 ip4Prefix=0 >/dev/null
 conn=$(admin "$ns_c" IpTunnel_connectTo publicKeyOfNodeToConnectTo="$gw_key" | json 'd["connection"]')
 has_addr3() { admin "$ns_c" IpTunnel_showConnection connection="$conn" | json 'd["ip4Address"]' | grep -qx 10.66.0.3; }
-wait_until 10 has_addr3 || fail "client did not get the newest lease"
-wait_until 5 sh -c "ip netns exec $ns_c ip -4 route show proto 52 | grep -q ." || fail "no routes for the new lease"
+poll 10 has_addr3 || fail "client did not get the newest lease"
+poll 5 sh -c "ip netns exec $ns_c ip -4 route show proto 52 | grep -q ." || fail "no routes for the new lease"
 ! nc_ curl -s --max-time 2 -o /dev/null http://203.0.113.80:8000/hello.txt || fail "stale duplicate did not break traffic"
 admin "$ns_g" IpTunnel_removeConnection connection=0 >/dev/null
 nc_ curl -sf --max-time 5 -o /dev/null http://203.0.113.80:8000/hello.txt || fail "traffic did not recover after removing the stale entry"

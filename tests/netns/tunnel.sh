@@ -41,6 +41,7 @@ fi
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/node.sh"	# node_start, node_stop: the simulator or $CJDROUTE
+. "$top/tests/lib/test.sh"	# poll
 visp=${VISP:-$top/${B:-build}/visp}
 [ -x "$visp" ] || { echo "tunnel.sh: $visp is not built"; exit 1; }
 
@@ -81,14 +82,7 @@ cleanup() {
 trap cleanup EXIT
 
 # wait_for SECONDS COMMAND...: poll until COMMAND succeeds, fail at the deadline.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ $SECONDS -lt $deadline ] || fail "timed out waiting for: $*"
-		sleep 0.1
-	done
-}
+wait_for() { poll "$@" || fail "timed out waiting for: ${*:2}"; }
 
 # Everything visp may touch on the gateway, in a form to compare byte for byte.
 # After a simulated cjdroute restart the tun has a new ifindex and link-local

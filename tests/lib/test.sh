@@ -1,0 +1,36 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# shellcheck shell=bash
+#
+# What the end-to-end scripts share (tests/netns/*.sh, tests/demo.sh,
+# make bench); sourced, not a test itself. run needs the caller's fail()
+# (print, exit non-zero) and $tmp (a directory it removes).
+#
+#   poll SECONDS CMD...      run CMD, its output discarded, until it succeeds
+#                            (0) or SECONDS have passed (1)
+#   step TEXT...             a progress line, with the seconds since the start
+#   run WHAT ALLOWED CMD...  CMD must exit with one of the statuses ALLOWED
+#                            ("0 1 3"), and say "visp: ..." on stderr when not
+#                            0; its output is left in $tmp/run.out and
+#                            $tmp/run.err, its status in $last_rc
+
+poll() {
+	local end=$((SECONDS + $1))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		[ $SECONDS -lt $end ] || return 1
+		sleep 0.05
+	done
+}
+
+step() { echo "== [${SECONDS}s] $*"; }
+
+run() {
+	local what=$1 allowed=$2 rc=0
+	shift 2
+	"$@" >"$tmp/run.out" 2>"$tmp/run.err" || rc=$?
+	[[ " $allowed " == *" $rc "* ]] ||
+		fail "$what: exit $rc, want one of $allowed: $(head -c 600 "$tmp/run.err")"
+	[ $rc -eq 0 ] || grep -q "^visp: " "$tmp/run.err" ||
+		fail "$what: exit $rc without a message: $(head -c 300 "$tmp/run.err")"
+	last_rc=$rc
+}
