@@ -707,6 +707,26 @@ out:
 	return ret;
 }
 
+int cjdns_remove_connection(struct cjdns *cj, int64_t conn, struct verr *err)
+{
+	struct bval *a = bval_new_dict(), *reply = NULL;
+	const char *e;
+	int ret = -ENOMEM;
+
+	if (a && bval_dict_set(a, "connection", bval_new_int(conn)) == 0)
+		ret = cjdns_call(cj, "IpTunnel_removeConnection", a, &reply, err);
+	else
+		verr_set(err, ret, "out of memory");
+	e = bval_dict_str(reply, "error");
+	if (ret == -EREMOTEIO && e && !strcmp(e, "not_found")) {
+		verr_clear(err);
+		ret = 0;
+	}
+	bval_free(a);
+	bval_free(reply);
+	return ret;
+}
+
 /* A copy of args (NULL: none) with page set. */
 static struct bval *page_args(const struct bval *args, int64_t page)
 {

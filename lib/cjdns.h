@@ -40,6 +40,13 @@ void cjdns_set_cookie_max_age(struct cjdns *cj, int ms);
 int cjdns_call(struct cjdns *cj, const char *fn, const struct bval *args, struct bval **reply,
 	       struct verr *err);
 
+/*
+ * IpTunnel_removeConnection, where "not_found" is success too: the
+ * connection is gone, which is what was asked, and a call whose reply was
+ * lost is carried out again by its resend, which then finds nothing.
+ */
+int cjdns_remove_connection(struct cjdns *cj, int64_t conn, struct verr *err);
+
 /* Call fn with page = 0, 1, ... while the reply says more=1; cb sees each reply. */
 typedef int (*cjdns_page_cb)(const struct bval *reply, void *arg);
 int cjdns_call_paged(struct cjdns *cj, const char *fn, const struct bval *args, cjdns_page_cb cb,

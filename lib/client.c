@@ -1496,8 +1496,7 @@ static int teardown(struct client *c, struct verr *err)
 	dns_undo(c);
 	if (st->conn >= 0 && c->cj && show_conn(c, st->conn, &tc, &e) == 0 && tc.outgoing &&
 	    !strcmp(tc.key, st->gateway)) {
-		r = call1(c, "IpTunnel_removeConnection", "connection", bval_new_int(st->conn),
-			  NULL, &e);
+		r = cjdns_remove_connection(c->cj, st->conn, &e);
 		first_err(&ret, r, err, &e);
 		if (r == 0)
 			note(c, true, "removed cjdns connection %lld", st->conn);

@@ -186,23 +186,6 @@ static bool entry_matches(const struct bval *reply, const struct lease *l)
 	return true;
 }
 
-static int remove_conn(struct gateway *gw, int64_t conn, struct verr *err)
-{
-	struct bval *a = conn_args(conn), *reply = NULL;
-	int ret;
-
-	if (!a)
-		return -ENOMEM;
-	ret = cjdns_call(gw->cj, "IpTunnel_removeConnection", a, &reply, err);
-	/* Already gone is what we wanted. */
-	if (ret == -EREMOTEIO && bval_dict_str(reply, "error") &&
-	    !strcmp(bval_dict_str(reply, "error"), "not_found"))
-		ret = 0;
-	bval_free(a);
-	bval_free(reply);
-	return ret;
-}
-
 /* Make cjdns allow l (stale entry removed first) and record the new number. */
 static int allow_lease(struct gateway *gw, const struct lease *l, struct verr *err)
 {
@@ -211,7 +194,7 @@ static int allow_lease(struct gateway *gw, const struct lease *l, struct verr *e
 	int ret;
 
 	if (l->conn >= 0 && l->conn_pid == gw->pid) {
-		ret = remove_conn(gw, l->conn, err);
+		ret = cjdns_remove_connection(gw->cj, l->conn, err);
 		if (ret < 0)
 			return ret;
 	}
@@ -349,7 +332,7 @@ int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struc
 		return 0;	/* lease sync removes the connection later */
 	ret = need_cjdns(gw, err);
 	if (ret == 0 && l.conn_pid == gw->pid)
-		ret = remove_conn(gw, l.conn, err);
+		ret = cjdns_remove_connection(gw->cj, l.conn, err);
 	/*
 	 * The store already says revoked (that is what counts, and a second
 	 * revoke would only say "no lease"): tell what is left to do.
@@ -381,7 +364,7 @@ static int expire_one(const struct lease *l, void *arg)
 
 	/* A number from an earlier cjdroute run names nothing now. */
 	if (l->conn_pid == c->gw->pid)
-		ret = remove_conn(c->gw, l->conn, NULL);
+		ret = cjdns_remove_connection(c->gw->cj, l->conn, NULL);
 	if (ret == 0)
 		c->rep->removed_expired++;
 	return ret;

@@ -141,6 +141,7 @@ struct fake {
 	/* counters */
 	int received;		/* datagrams, also those left unanswered */
 	int requests, bad_hash, echoes;
+	uint64_t removed;	/* IpTunnel_removeConnection: the numbers (< 64) gone */
 	char last_fn[64];
 	/* replies held by delay_ms, sent in order when due */
 	struct held {
@@ -278,6 +279,18 @@ static void *fake_main(void *arg)
 			}
 		} else if (!strcmp(fn, "Fails")) {
 			bval_dict_set(reply, "error", bval_new_cstr("connection not found"));
+		} else if (!strcmp(fn, "IpTunnel_removeConnection")) {
+			int64_t c = -1;
+
+			bval_dict_int(bval_dict_get(req, "args"), "connection", &c);
+			if (c < 0 || c >= 64) {
+				bval_dict_set(reply, "error", bval_new_cstr("invalid connection"));
+			} else if (f->removed & (1ull << c)) {
+				bval_dict_set(reply, "error", bval_new_cstr("not_found"));
+			} else {
+				f->removed |= 1ull << c;
+				bval_dict_set(reply, "error", bval_new_cstr("none"));
+			}
 		} else {
 			const struct bval *a = bval_dict_get(req, "args");
 			int64_t v = 0;
@@ -411,6 +424,27 @@ static void errors_reach_the_user(void **state)
 	assert_int_equal(f->requests, 0);
 	assert_non_null(strstr(err.msg, "512"));
 	bval_free(args);
+	cjdns_close(cj);
+	fake_stop(f);
+}
+
+/*
+ * A removeConnection whose reply is lost is carried out by the first try
+ * and answered "not_found" at the resend: gone, as asked, and so a
+ * success (faults-client.sh: a disconnect through a lossy cjdns failed).
+ */
+static void remove_connection(void **state)
+{
+	struct fake *f = fake_start();
+	struct cjdns *cj = client(f, PW);
+	struct verr err = { 0 };
+
+	assert_int_equal(cjdns_remove_connection(cj, 7, &err), 0);
+	assert_true(f->removed & (1ull << 7));
+	assert_int_equal(cjdns_remove_connection(cj, 7, &err), 0);
+	assert_string_equal(err.msg, "");
+	assert_int_equal(cjdns_remove_connection(cj, 64, &err), -EREMOTEIO);
+	assert_string_equal(err.msg, "IpTunnel_removeConnection: invalid connection");
 	cjdns_close(cj);
 	fake_stop(f);
 }
@@ -622,6 +656,7 @@ int main(void)
 		cmocka_unit_test(retries_and_strays),
 		cmocka_unit_test(auth_failed_then_fresh_cookie),
 		cmocka_unit_test(errors_reach_the_user),
+		cmocka_unit_test(remove_connection),
 		cmocka_unit_test(paged),
 		cmocka_unit_test(paged_in_flight),
 		cmocka_unit_test(bulk),
