@@ -27,7 +27,8 @@
 #   node_peer NAME PEER  NAME peers with PEER now, over the admin API
 #                        (UDPInterface_beginConnection): no route exception
 #   node_call NAME FUNCTION [ARG=VALUE...]  an admin call; the reply as JSON
-#   node_stop NAME       stop it: the simulator by pid, cjdroute by process
+#   node_stop NAME [SIGNAL]  stop it (SIGNAL: TERM, or KILL for a crash): the
+#                        simulator by pid, cjdroute by process
 #                        group (its "cjdroute core" child too), and wait
 #   node_stop_all        every node still running (for the cleanup trap)
 #   node_key NAME        its public key     node_pid NAME  its pid (group)
@@ -328,12 +329,12 @@ node_peer() {
 node_group_gone() { ! kill -0 -- "-$1" 2>/dev/null; }
 
 node_stop() {
-	local name=$1 pid
-	pid=${node_pids[$name]}
+	local name=$1 sig=${2:-TERM} pid
+	pid=${node_pids[$name]:-}
 	[ -n "$pid" ] || return 0
 	# Any step may fail (already gone): set -e must not end the test here.
 	if node_real "$name"; then
-		kill -TERM -- "-$pid" 2>/dev/null || true
+		kill -"$sig" -- "-$pid" 2>/dev/null || true
 		if ! node_poll 10 node_group_gone "$pid"; then
 			kill -KILL -- "-$pid" 2>/dev/null || true
 			node_poll 5 node_group_gone "$pid" || true
@@ -341,7 +342,7 @@ node_stop() {
 		wait "$pid" 2>/dev/null || true
 		rm -f "$(node_dir)/$name.ready"
 	else
-		kill "$pid" 2>/dev/null || true
+		kill -"$sig" "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 	fi
 	unset "node_pids[$name]"

@@ -30,8 +30,8 @@ done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/test.sh"	# poll, step, run
+. "$top/tests/lib/node.sh"	# node_start --sim: these faults need the simulator
 VISP=${VISP:-$top/visp}
-SIM=$top/tests/sim/cjdns-sim.py
 PROXY=$top/tests/sim/faultproxy.py
 PY=$(command -v /usr/bin/python3 || command -v python3)
 PW=faults-test-pw
@@ -44,7 +44,7 @@ if [ -d /dev/shm ] && [ -w /dev/shm ]; then
 else
 	state=$tmp/state
 fi
-sim_pid= proxy_pid= listen_pid=
+proxy_pid= listen_pid=
 
 n() { ip netns exec "$ns" "$@"; }
 vp() { n "$VISP" -c "$tmp/visp.conf" "$@"; }		# through the proxy
@@ -53,7 +53,8 @@ vd() { n "$VISP" -c "$tmp/direct.conf" "$@"; }		# straight to cjdns
 cleanup() {
 	local rc=$?
 	set +e
-	for pid in $listen_pid $proxy_pid $sim_pid; do
+	node_stop_all
+	for pid in $listen_pid $proxy_pid; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	ip netns del "$ns" 2>/dev/null
@@ -69,21 +70,10 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*"; exit 1; }
-gone() { ! kill -0 "$1" 2>/dev/null; }
 
-start_sim() {
-	rm -f "$tmp/sim.ready"
-	ip netns exec "$ns" "$PY" "$SIM" --admin 127.0.0.1:11234 --password "$PW" --no-tun \
-		--key-file "$tmp/gw.key" --ready-file "$tmp/sim.ready" --log "$tmp/sim.log" &
-	sim_pid=$!
-	poll 15 test -s "$tmp/sim.ready" || fail "the simulator did not start"
-}
+start_sim() { node_start gw "$ns" --password "$PW" --no-tun --sim; }
 # stop_sim [SIGNAL]: TERM, or KILL for a crash; waits until it is gone.
-stop_sim() {
-	kill -"${1:-TERM}" "$sim_pid" 2>/dev/null || true
-	wait "$sim_pid" 2>/dev/null || true
-	sim_pid=
-}
+stop_sim() { node_stop gw "$@"; }
 start_proxy() {
 	rm -f "$tmp/proxy.ready"
 	ip netns exec "$ns" "$PY" "$PROXY" --listen 127.0.0.1:11235 --target 127.0.0.1:11234 \

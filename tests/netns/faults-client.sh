@@ -27,8 +27,8 @@ set -e
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/test.sh"	# poll, step
+. "$top/tests/lib/node.sh"	# node_start --sim: these faults need the simulator
 VISP=${VISP:-$top/visp}
-SIM=$top/tests/sim/cjdns-sim.py
 PROXY=$top/tests/sim/faultproxy.py
 ADMIN=$top/tests/sim/cjdns_admin.py
 PY=$(command -v /usr/bin/python3 || command -v python3)
@@ -52,6 +52,7 @@ nh() { ip netns exec "$nsh" "$@"; }
 cleanup() {
 	local rc=$?
 	set +e
+	node_stop_all
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
 	for ns in "$nsc" "$nsg" "$nsh"; do ip netns del "$ns" 2>/dev/null; done
@@ -84,16 +85,11 @@ for l in eth0 eth1; do ip -n "$nsc" link set $l up; done
 for l in eth0 up0 up1; do ip -n "$nsg" link set $l up; done
 ip -n "$nsh" link set eth0 up
 
-# start_sim NAME NS UNDERLAY [sim args...]: one node, its pid in sim_NAME.
+# start_sim NAME NS UNDERLAY [simulator args...]: one node, with tun0.
 start_sim() {
 	local name=$1 ns=$2 under=$3
 	shift 3
-	rm -f "$tmp/$name.ready"
-	ip netns exec "$ns" "$PY" "$SIM" --admin 127.0.0.1:11234 --password "$pw" \
-		--key-file "$tmp/$name.key" --tun tun0 --underlay "$under" \
-		--ready-file "$tmp/$name.ready" --log "$tmp/$name.log" "$@" &
-	pids+=($!)
-	poll 15 test -s "$tmp/$name.ready" || fail "the simulator $name did not come up"
+	node_start "$name" "$ns" --password "$pw" --underlay "$under" --sim -- "$@"
 }
 start_sim g "$nsg" 198.51.100.1:4000
 start_sim h "$nsh" 192.0.2.3:4000

@@ -25,13 +25,13 @@ done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/test.sh"	# poll, step, run
+. "$top/tests/lib/node.sh"	# node_start --sim: these faults need the simulator
 VISP=${VISP:-$top/visp}
-SIM=$top/tests/sim/cjdns-sim.py
 PY=$(command -v /usr/bin/python3 || command -v python3)
 PW=store-test-pw
 ns=visp-store-$$
 tmp=$(mktemp -d /tmp/visp-store.XXXXXX)
-sim_pid= holder= listen_pid=
+holder= listen_pid=
 
 # m CMD: in the network namespace and the private mount namespace.
 m() { nsenter -t "$holder" -m -n "$@"; }
@@ -40,7 +40,8 @@ v() { m "$VISP" -c "$tmp/visp.conf" "$@"; }
 cleanup() {
 	local rc=$?
 	set +e
-	for pid in $listen_pid $sim_pid $holder; do
+	node_stop_all
+	for pid in $listen_pid $holder; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	ip netns del "$ns" 2>/dev/null
@@ -65,10 +66,7 @@ m mount -t tmpfs -o size=320k,mode=0700 visp-store "$tmp/store"
 m mountpoint -q "$tmp/store" || fail "the tmpfs is not mounted"
 ! mountpoint -q "$tmp/store" || fail "the tmpfs leaked out of its mount namespace"
 
-ip netns exec "$ns" "$PY" "$SIM" --admin 127.0.0.1:11234 --password "$PW" --no-tun \
-	--key-file "$tmp/gw.key" --ready-file "$tmp/sim.ready" --log "$tmp/sim.log" &
-sim_pid=$!
-poll 15 test -s "$tmp/sim.ready" || fail "the simulator did not start"
+node_start gw "$ns" --password "$PW" --no-tun --sim
 
 cat >"$tmp/visp.conf" <<EOF
 // faults-store.sh

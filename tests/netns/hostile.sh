@@ -29,15 +29,15 @@ done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/test.sh"	# poll
+. "$top/tests/lib/node.sh"	# node_start --sim
 VISP=${VISP:-$top/visp}
-SIM=$top/tests/sim/cjdns-sim.py
 # One python process does the sending and checking; /usr/bin/python3 starts
 # faster than a pyenv shim.
 PY=$(command -v /usr/bin/python3 || command -v python3)
 PW=hostile-test-pw
 ns=visp-hostile-$$
 tmp=$(mktemp -d /tmp/visp-hostile.XXXXXX)
-sim_pid= listen_pid=
+listen_pid=
 
 n() { ip netns exec "$ns" "$@"; }
 visp() { n "$VISP" -c "$tmp/visp.conf" "$@"; }
@@ -45,7 +45,8 @@ visp() { n "$VISP" -c "$tmp/visp.conf" "$@"; }
 cleanup() {
 	local rc=$?
 	set +e
-	for pid in $listen_pid $sim_pid; do
+	node_stop_all
+	for pid in $listen_pid; do
 		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
 	done
 	ip netns del "$ns" 2>/dev/null
@@ -53,7 +54,7 @@ cleanup() {
 		echo "---- lease serve's log (requests that failed)"
 		grep -v -e "^Child [0-9]* died" -e " -> 200$" "$tmp/serve.log" | tail -n 30
 		echo "---- simulator"
-		tail -n 10 "$tmp/sim.log"
+		tail -n 10 "$tmp/gw.log"
 	fi
 	rm -rf "$tmp"
 	exit $rc
@@ -79,11 +80,7 @@ cat >"$tmp/visp.conf" <<EOF
 }
 EOF
 
-# Started directly (not through n), so that $! is the simulator's pid.
-ip netns exec "$ns" "$PY" "$SIM" --admin 127.0.0.1:11234 --password "$PW" --no-tun --key-file "$tmp/gw.key" \
-	--ready-file "$tmp/sim.ready" --log "$tmp/sim.log" &
-sim_pid=$!
-poll 15 test -s "$tmp/sim.ready" || fail "the simulator did not start"
+node_start gw "$ns" --password "$PW" --no-tun --sim
 
 # Keys A, B and C ("key address" lines) and their addresses on lo.
 "$PY" -c "
