@@ -483,11 +483,12 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int http_write_response(int fd, int cgi, int status, const char *allow, const char *json)
+int http_format_response(int cgi, int status, const char *allow, const char *json, char **out,
+			 size_t *len)
 {
 	size_t blen = strlen(json);
-	char head[320];
-	int hlen, ret;
+	char head[320], *p;
+	int hlen;
 
 	/* A 405 must say what is allowed (RFC 9110, 15.5.6). */
 	hlen = snprintf(head, sizeof(head),
@@ -498,11 +499,26 @@ int http_write_response(int fd, int cgi, int status, const char *allow, const ch
 			cgi ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen >= sizeof(head))
 		return -EINVAL;
-	ret = write_all(fd, head, hlen);
+	p = malloc(hlen + blen + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, head, hlen);
+	memcpy(p + hlen, json, blen);
+	p[hlen + blen] = '\n';
+	*out = p;
+	*len = hlen + blen + 1;
+	return 0;
+}
+
+int http_write_response(int fd, int cgi, int status, const char *allow, const char *json)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret = http_format_response(cgi, status, allow, json, &text, &len);
+
 	if (ret == 0)
-		ret = write_all(fd, json, blen);
-	if (ret == 0)
-		ret = write_all(fd, "\n", 1);
+		ret = write_all(fd, text, len);
+	free(text);
 	return ret;
 }
 

@@ -69,6 +69,9 @@ void http_request_free(struct http_request *req);
  * allow (NULL: none) is the Allow header a 405 needs.
  */
 int http_write_response(int fd, int cgi, int status, const char *allow, const char *json);
+/* The same response in a buffer (*out, malloc'd, *len bytes): for a non-blocking writer. */
+int http_format_response(int cgi, int status, const char *allow, const char *json, char **out,
+			 size_t *len);
 const char *http_reason(int status);
 
 /* The peer of a connected socket, as text (IPv4-mapped IPv6 unwrapped). */
