@@ -306,6 +306,23 @@ static int grant_apply(struct gateway *gw, const char *key, bool is_new, struct 
 	return ret;
 }
 
+/*
+ * A serving process outlives a restart of cjdroute: its pid, which the
+ * connection numbers are recorded under, is asked again for each group,
+ * and the node's cached key and address dropped when it changed.
+ */
+static int refresh_cjdns(struct gateway *gw, struct verr *err)
+{
+	int64_t old = gw->pid;
+	int ret;
+
+	gw->pid = -1;
+	ret = need_cjdns(gw, err);
+	if (ret == 0 && old >= 0 && gw->pid != old)
+		gw->key[0] = '\0';
+	return ret;
+}
+
 void gateway_grant_many(struct gateway *gw, struct gateway_grant *v, size_t n)
 {
 	struct verr gerr = { 0 };
@@ -319,7 +336,7 @@ void gateway_grant_many(struct gateway *gw, struct gateway_grant *v, size_t n)
 			verr_wrap(&v[i].err, "'%s'", v[i].key);
 	}
 	/* cjdns first: a gateway whose cjdns is down hands out nothing. */
-	ret = need_cjdns(gw, &gerr);
+	ret = refresh_cjdns(gw, &gerr);
 	if (ret == 0)
 		ret = leasedb_group_begin(gw->db, &gerr);
 	for (size_t i = 0; ret == 0 && i < n; i++)

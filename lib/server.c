@@ -150,6 +150,9 @@ static void conn_accept(struct conn *c, int fd, const struct server_opts *o, siz
 	c->deadline = mono_ms() + o->timeout_ms;
 	(*nconns)++;
 	ret = http_reader_start(&c->rd, &c->req, &err);
+	/* Its own peer: the identity every request is checked against. */
+	if (ret == 0 && http_peer_addr(fd, c->req.remote_addr, sizeof(c->req.remote_addr)) < 0)
+		ret = verr_set(&err, 500, "the connection has no peer address");
 	if (ret)
 		conn_refuse(c, ret, &err, o, nconns);
 	else
@@ -187,15 +190,9 @@ static int handle_ready(struct gateway *gw, struct conn *conns, struct gateway_j
 
 	for (int i = 0; i < o->max_conns; i++) {
 		struct conn *c = &conns[i];
-		struct verr err = { 0 };
 
 		if (c->fd < 0 || c->state != READY)
 			continue;
-		if (http_peer_addr(c->fd, c->req.remote_addr, sizeof(c->req.remote_addr)) < 0) {
-			verr_set(&err, 500, "the connection has no peer address");
-			conn_refuse(c, 500, &err, o, nconns);
-			continue;
-		}
 		jobs[n] = (struct gateway_job){ .req = &c->req };
 		who[n++] = i;
 	}
