@@ -103,13 +103,14 @@ key_a=$(sed -n 1p "$tmp/keys" | cut -d' ' -f1) addr_a=$(sed -n 1p "$tmp/keys" | 
 key_b=$(sed -n 2p "$tmp/keys" | cut -d' ' -f1) addr_b=$(sed -n 2p "$tmp/keys" | cut -d' ' -f2)
 
 case ${HOSTILE_MODE:=accept} in
-accept) activate=(--accept --inetd) ;;
-socket) activate=() ;;
+accept) activate=(--accept --inetd) serve=() ;;
+# systemd-socket-activate execs it: once it exits when idle, nothing listens.
+socket) activate=() serve=(--idle 600) ;;
 *) fail "HOSTILE_MODE: '$HOSTILE_MODE' is not accept or socket" ;;
 esac
 echo "== mode: $HOSTILE_MODE"
 ip netns exec "$ns" systemd-socket-activate "${activate[@]}" -l '[::]:12234' \
-	"$VISP" -c "$tmp/visp.conf" lease serve 2>"$tmp/serve.log" &
+	"$VISP" -c "$tmp/visp.conf" lease serve "${serve[@]}" 2>"$tmp/serve.log" &
 listen_pid=$!
 poll 10 n curl -sf -o /dev/null -g 'http://[::1]:12234/nameservers' ||
 	fail "the lease endpoint did not come up"
