@@ -118,7 +118,8 @@ cat "$tmp/flood.out"
 alive && [ "$listen_pid" = "$first" ] || fail "lease serve did not survive the flood"
 rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$listen_pid/status")
 echo "peak RSS ${rss} KiB"
-[ "$rss" -lt 16384 ] || fail "lease serve's peak RSS is $rss KiB"
+# (ASan's shadow memory and quarantine make a sanitized build's RSS meaningless.)
+ldd "$VISP" | grep -q libasan || [ "$rss" -lt 16384 ] || fail "lease serve's peak RSS is $rss KiB"
 
 step "idle: the process exits after 3 s without a connection"
 poll 8 eval '! alive' || fail "lease serve still runs after --idle 3"
