@@ -356,7 +356,19 @@ void gateway_grant_many(struct gateway *gw, struct gateway_grant *v, size_t n)
 			v[i].err = gerr;
 			continue;
 		}
-		v[i].ret = grant_apply(gw, v[i].key, v[i].is_new, &v[i].lease, &v[i].err);
+		/*
+		 * The same key twice in a group (a client that asked twice at once):
+		 * the second renewal must see the connection the first one made, or
+		 * it allows the key a second time and cjdns holds a duplicate.
+		 */
+		for (size_t j = 0; j < i; j++)
+			if (v[j].ret == 0 && !strcmp(v[j].key, v[i].key)) {
+				v[i].is_new = false;
+				v[i].ret = leasedb_get(gw->db, v[i].key, &v[i].lease, &v[i].err);
+				break;
+			}
+		if (v[i].ret == 0)
+			v[i].ret = grant_apply(gw, v[i].key, v[i].is_new, &v[i].lease, &v[i].err);
 	}
 }
 
