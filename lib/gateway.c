@@ -25,6 +25,7 @@ struct gateway {
 	struct leasedb *db;
 	char key[55], ip6[40];	/* this node, from Core_nodeInfo (lazily) */
 	int64_t pid;		/* cjdroute's pid (lazily); -1 unknown */
+	bool recheck;		/* ask the pid again before using it (see gateway_handle_many) */
 	int claims;		/* <state_dir>/grants.lock (see claim); -1 until needed */
 };
 
@@ -73,11 +74,25 @@ struct leasedb *gateway_db(struct gateway *gw)
 
 static int need_cjdns(struct gateway *gw, struct verr *err)
 {
+	int64_t old = gw->pid;
+	int ret;
+
 	if (!gw->cj)
 		return verr_set(err, -ENOTCONN, "no cjdns admin connection");
-	if (gw->pid < 0)
-		return cjdns_pid(gw->cj, &gw->pid, err);
-	return 0;
+	if (gw->pid >= 0 && !gw->recheck)
+		return 0;
+	/*
+	 * A serving process outlives a restart of cjdroute, whose connection
+	 * numbers start again from 0: a number recorded under the old pid must
+	 * not name an entry of the new one. The node's key and address cached
+	 * for the old pid go too.
+	 */
+	gw->recheck = false;
+	gw->pid = -1;
+	ret = cjdns_pid(gw->cj, &gw->pid, err);
+	if (ret < 0 || gw->pid != old)
+		gw->key[0] = '\0';
+	return ret;
 }
 
 /*
@@ -306,23 +321,6 @@ static int grant_apply(struct gateway *gw, const char *key, bool is_new, struct 
 	return ret;
 }
 
-/*
- * A serving process outlives a restart of cjdroute: its pid, which the
- * connection numbers are recorded under, is asked again for each group,
- * and the node's cached key and address dropped when it changed.
- */
-static int refresh_cjdns(struct gateway *gw, struct verr *err)
-{
-	int64_t old = gw->pid;
-	int ret;
-
-	gw->pid = -1;
-	ret = need_cjdns(gw, err);
-	if (ret == 0 && old >= 0 && gw->pid != old)
-		gw->key[0] = '\0';
-	return ret;
-}
-
 void gateway_grant_many(struct gateway *gw, struct gateway_grant *v, size_t n)
 {
 	struct verr gerr = { 0 };
@@ -336,7 +334,8 @@ void gateway_grant_many(struct gateway *gw, struct gateway_grant *v, size_t n)
 			verr_wrap(&v[i].err, "'%s'", v[i].key);
 	}
 	/* cjdns first: a gateway whose cjdns is down hands out nothing. */
-	ret = refresh_cjdns(gw, &gerr);
+	gw->recheck = true;
+	ret = need_cjdns(gw, &gerr);
 	if (ret == 0)
 		ret = leasedb_group_begin(gw->db, &gerr);
 	for (size_t i = 0; ret == 0 && i < n; i++)
@@ -1036,6 +1035,7 @@ void gateway_handle_many(struct gateway *gw, struct gateway_job *v, size_t n)
 	char (*keys)[55] = calloc(n, sizeof(*keys));
 	size_t *who = calloc(n, sizeof(*who)), ng = 0;
 
+	gw->recheck = true;	/* a serving process: cjdroute may have restarted since */
 	for (size_t i = 0; i < n; i++) {
 		if (!g || !keys || !who) {
 			verr_set(&v[i].err, -ENOMEM, "out of memory");

@@ -368,6 +368,26 @@ static void grant_many(void **state)
 	assert_int_equal(leasedb_check(gateway_db(t->gw), NULL, time(NULL), &err), 0);
 }
 
+/*
+ * A serving process (one gateway open across many requests) outlives a
+ * restart of cjdroute: the next group asks the pid again, so the lease is
+ * allowed anew and recorded under the new pid, not the one it started with.
+ */
+static void grant_after_restart(void **state)
+{
+	struct t *t = *state;
+	struct gateway_grant g = { .key = keys[0] };
+
+	gateway_grant_many(t->gw, &g, 1);
+	assert_int_equal(g.ret, 0);
+	assert_int_equal(g.lease.conn_pid, 1000);
+	restart(t->f);
+	gateway_grant_many(t->gw, &g, 1);
+	assert_int_equal(g.ret, 0);
+	assert_int_equal(g.lease.conn_pid, 1001);
+	assert_int_equal(count_entries(t->f), 1);
+}
+
 /* A lease serve of another process granting keys[0] again: stale entry out, new one in. */
 struct regrant {
 	struct leasedb *db;
@@ -505,6 +525,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(grant_during_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(grant_in_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(grant_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(grant_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_sync_at_a_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(restart_during_sync, setup, teardown),
 	};
