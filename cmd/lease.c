@@ -410,8 +410,8 @@ static int lease_serve(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
-	if (idle < 1 || idle > 86400 || max_conns < 1 || max_conns > 4096) {
-		rc = usage_error("--idle must be 1 to 86400 seconds, --max-connections 1 to 4096");
+	if (idle < 1 || idle > 86400 || max_conns < 1 || max_conns > 1000) {
+		rc = usage_error("--idle must be 1 to 86400 seconds, --max-connections 1 to 1000");
 		goto out;
 	}
 	cgi = cgi || getenv("GATEWAY_INTERFACE");

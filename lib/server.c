@@ -183,8 +183,8 @@ static void accept_some(int lfd, struct conn *conns, const struct server_opts *o
  * commit. Each peer is known by its own address, as in the one-request
  * mode; none of them is answered before the whole group is on disk.
  */
-static int handle_ready(struct gateway *gw, struct conn *conns, struct gateway_job *jobs,
-			size_t *who, const struct server_opts *o, size_t *nconns)
+static void handle_ready(struct gateway *gw, struct conn *conns, struct gateway_job *jobs,
+			 size_t *who, const struct server_opts *o, size_t *nconns)
 {
 	size_t n = 0;
 
@@ -197,7 +197,7 @@ static int handle_ready(struct gateway *gw, struct conn *conns, struct gateway_j
 		who[n++] = i;
 	}
 	if (!n)
-		return 0;
+		return;
 	gateway_handle_many(gw, jobs, n);
 	for (size_t k = 0; k < n; k++) {
 		struct conn *c = &conns[who[k]];
@@ -208,7 +208,6 @@ static int handle_ready(struct gateway *gw, struct conn *conns, struct gateway_j
 		if (c->fd >= 0)
 			conn_write(c, nconns);
 	}
-	return (int)n;
 }
 
 /* The poll set: listeners while there is room, then each connection; the next deadline. */
