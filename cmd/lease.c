@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /* visp lease: the gateway's leases, by hand and over HTTP. */
 #include <errno.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -320,16 +318,6 @@ static void log_socket(void *arg, const struct http_request *req, int status, co
 	log_request(req, "socket", status, why);
 }
 
-/* Is fd a listening stream socket (Accept=no), not a connection (Accept=yes)? */
-static bool listening(int fd)
-{
-	int on = 0, type = 0;
-	socklen_t len = sizeof(on), tlen = sizeof(type);
-
-	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on &&
-	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
-}
-
 /*
  * The listening sockets systemd passed (sd_listen_fds(3) semantics): its
  * variables are removed, so nothing started from here takes them too. 0
@@ -347,7 +335,7 @@ static int listen_fds(int *n)
 	if (ret < 0)
 		return usage_error("LISTEN_PID or LISTEN_FDS is malformed");
 	for (int i = 0; i < ret; i++)
-		if (!listening(SERVER_LISTEN_FDS_START + i))
+		if (!server_listening(SERVER_LISTEN_FDS_START + i))
 			return 0;
 	*n = ret;
 	return 0;

@@ -65,6 +65,15 @@ int server_listen_fds(const char *listen_pid, const char *listen_fds, pid_t self
 	return (int)n;
 }
 
+bool server_listening(int fd)
+{
+	int on = 0, type = 0;
+	socklen_t len = sizeof(on), tlen = sizeof(type);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on &&
+	       getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) == 0 && type == SOCK_STREAM;
+}
+
 static void conn_close(struct conn *c, size_t *nconns)
 {
 	http_reader_free(&c->rd);

@@ -2,6 +2,7 @@
 #ifndef VISP_SERVER_H
 #define VISP_SERVER_H
 
+#include <stdbool.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -38,5 +39,8 @@ int server_run(struct gateway *gw, const struct server_opts *o, struct verr *err
  * (LISTEN_PID is not self), -EINVAL when malformed.
  */
 int server_listen_fds(const char *listen_pid, const char *listen_fds, pid_t self);
+
+/* Is fd a listening stream socket (Accept=no), not a connection (Accept=yes)? */
+bool server_listening(int fd);
 
 #endif

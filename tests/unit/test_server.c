@@ -5,6 +5,10 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "server.h"
 
@@ -45,10 +49,33 @@ static void listen_fds(void **state)
 	}
 }
 
+/* Accept=yes passes a connection as fd 3 too: only a listening stream socket is served. */
+static void listening_only(void **state)
+{
+	struct sockaddr_in lo = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), d = socket(AF_INET, SOCK_DGRAM, 0);
+	int sv[2];
+
+	assert_true(l >= 0 && d >= 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&lo, sizeof(lo)), 0);
+	assert_false(server_listening(l));	/* bound, not listening yet */
+	assert_int_equal(listen(l, 1), 0);
+	assert_true(server_listening(l));
+	assert_false(server_listening(d));
+	assert_false(server_listening(sv[0]));	/* a connection */
+	assert_false(server_listening(-1));
+	close(l);
+	close(d);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(listen_fds),
+		cmocka_unit_test(listening_only),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
