@@ -5,7 +5,7 @@
 #
 #   $ns (one namespace)
 #  +----------------------------------------------------------------------+
-#  | cjdns-sim (admin only, 127.0.0.1:11234)                              |
+#  | cjdns: the simulator or cjdroute (admin only, 127.0.0.1:11234)       |
 #  |     ^ admin                                                          |
 #  | visp lease serve --max-connections 8 --idle 3                        |
 #  |     ^ LISTEN_FDS=1      <- systemd-socket-activate [::]:12234        |
@@ -29,7 +29,7 @@ done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
 . "$top/tests/lib/test.sh"	# poll, step
-. "$top/tests/lib/node.sh"	# node_start --sim
+. "$top/tests/lib/node.sh"	# node_start: the simulator, or cjdroute with CJDROUTE
 VISP=${VISP:-$top/visp}
 PY=$(command -v /usr/bin/python3 || command -v python3)
 PW=serve-test-pw
@@ -80,7 +80,7 @@ cat >"$tmp/visp.conf" <<EOF2
   "routes": ["default"], "nameservers": ["192.0.2.53"], "lease_time": 3600
 }
 EOF2
-node_start gw "$ns" --password "$PW" --no-tun --sim
+node_start gw "$ns" --password "$PW" --no-tun
 helper keys 400 >"$tmp/keys"
 while read -r _ addr; do echo "address add $addr/128 dev lo nodad"; done <"$tmp/keys" |
 	n ip -6 -batch -
