@@ -317,9 +317,15 @@ int server_run(struct gateway *gw, const struct server_opts *o, struct verr *err
 		if (r < 0)
 			continue;
 		serve_conns(conns, pfd, o, &nconns);
-		for (size_t i = 0; i < o->nfds; i++)
+		for (size_t i = 0; i < o->nfds; i++) {
+			/* Else poll would keep returning at once for it. */
+			if (pfd[i].revents & (POLLERR | POLLNVAL)) {
+				ret = verr_set(err, -EBADF, "listening socket %d failed", o->fds[i]);
+				goto out;
+			}
 			if (pfd[i].revents & POLLIN)
 				accept_some(o->fds[i], conns, o, &nconns);
+		}
 		handle_ready(gw, conns, jobs, who, o, &nconns);
 		if (nconns)
 			idle_until = mono_ms() + o->idle_ms;
