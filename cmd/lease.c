@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "gateway.h"
 #include "json.h"
+#include "server.h"
 
 /* A silent or slow lease client is cut off after this long. */
 #define SERVE_TIMEOUT_MS 5000
@@ -300,16 +301,90 @@ out:
 	return rc;
 }
 
+/* The log line (stderr goes to the journal) says who asked what. */
+static void log_request(const struct http_request *req, const char *mode, int status,
+			const char *why)
+{
+	if (ctx.quiet)
+		return;
+	fprintf(stderr, "visp: lease serve: %s %s %s from %s -> %d%s%s\n",
+		req->method[0] ? req->method : "-", req->path[0] ? req->path : "-", mode,
+		req->remote_addr[0] ? req->remote_addr : "?", status,
+		status >= 400 && why && why[0] ? ": " : "", status >= 400 && why ? why : "");
+}
+
+static void log_socket(void *arg, const struct http_request *req, int status, const char *why)
+{
+	log_request(req, "socket", status, why);
+}
+
 /*
- * One request per run: CGI when a web server says so (GATEWAY_INTERFACE),
- * else inetd style, stdin and stdout being the accepted socket.
+ * The listening sockets systemd passed (sd_listen_fds(3) semantics): its
+ * variables are removed, so nothing started from here takes them too. 0
+ * when there are none, or they are not listening sockets (Accept=yes passes
+ * the connection as fd 3 too: then stdin is that connection).
+ */
+static int listen_fds(int *n)
+{
+	int ret = server_listen_fds(getenv("LISTEN_PID"), getenv("LISTEN_FDS"), getpid());
+
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	*n = 0;
+	if (ret < 0)
+		return usage_error("LISTEN_PID or LISTEN_FDS is malformed");
+	for (int i = 0; i < ret; i++)
+		if (!server_listening(SERVER_LISTEN_FDS_START + i))
+			return 0;
+	*n = ret;
+	return 0;
+}
+
+/* Accept=no: one process for every connection of the sockets, until idle. */
+static int serve_sockets(int nfds, int idle, int max_conns)
+{
+	struct server_opts o = { .nfds = nfds, .timeout_ms = SERVE_TIMEOUT_MS,
+				 .idle_ms = idle * 1000, .max_conns = max_conns,
+				 .log = log_socket };
+	struct gateway *gw = NULL;
+	struct cjdns *cj = NULL;
+	struct verr err = { 0 };
+	int *fds = calloc(nfds, sizeof(*fds)), rc;
+
+	if (!fds)
+		return EXIT_FAIL;
+	for (int i = 0; i < nfds; i++)
+		fds[i] = SERVER_LISTEN_FDS_START + i;
+	o.fds = fds;
+	/* The admin connection and the store stay open from one request to the next. */
+	rc = open_gateway(&gw, &cj, true);
+	if (rc == 0)
+		rc = server_run(gw, &o, &err) < 0 ? report(&err) : EXIT_OK;
+	gateway_close(gw);
+	cjdns_close(cj);
+	free(fds);
+	return rc;
+}
+
+/*
+ * systemd's listening sockets (Accept=no): every connection in one process.
+ * Else one request per run: CGI when a web server says so
+ * (GATEWAY_INTERFACE), else inetd style, stdin and stdout being the
+ * accepted socket.
  */
 static int lease_serve(int argc, const char **argv)
 {
-	int cgi = 0;
+	int cgi = 0, idle = 30, max_conns = 128, nfds = 0;
 	struct poptOption opts[] = {
 		{ "cgi", 0, POPT_ARG_NONE, &cgi, 0, "CGI mode (default when GATEWAY_INTERFACE is set)",
 		  NULL },
+		{ "idle", 0, POPT_ARG_INT, &idle, 0,
+		  "with systemd's listening sockets: exit after this long without a connection "
+		  "(default 30)", "SECONDS" },
+		{ "max-connections", 0, POPT_ARG_INT, &max_conns, 0,
+		  "with systemd's listening sockets: connections served at once, more wait "
+		  "(default 128)", "N" },
 		POPT_AUTOHELP POPT_TABLEEND
 	};
 	struct http_request req = { 0 };
@@ -323,13 +398,26 @@ static int lease_serve(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
+	if (idle < 1 || idle > 86400 || max_conns < 1 || max_conns > 1000) {
+		rc = usage_error("--idle must be 1 to 86400 seconds, --max-connections 1 to 1000");
+		goto out;
+	}
 	cgi = cgi || getenv("GATEWAY_INTERFACE");
+	if (!cgi) {
+		rc = listen_fds(&nfds);
+		if (rc)
+			goto out;
+	}
+	if (nfds) {
+		rc = serve_sockets(nfds, idle, max_conns);
+		goto out;
+	}
 	status = cgi ? http_read_cgi(STDIN_FILENO, SERVE_TIMEOUT_MS, &req, &err)
 		     : http_read_request(STDIN_FILENO, SERVE_TIMEOUT_MS, &req, &err);
 	if (!cgi && status == 0 && http_peer_addr(STDIN_FILENO, req.remote_addr,
 						  sizeof(req.remote_addr)) < 0)
 		status = verr_set(&err, 500, "stdin is not a socket: run from systemd "
-				  "(Accept=yes), inetd, or as CGI");
+				  "(Accept=yes or Accept=no), inetd, or as CGI");
 	if (status == 0 && (open_cjdns(&cj, &err) < 0 ||
 			    gateway_open(&gw, ctx.cfg, cj, &err) < 0))
 		status = verr_set(&err, 503, "%s", err.msg);
@@ -339,13 +427,9 @@ static int lease_serve(int argc, const char **argv)
 		json = proto_error_json(err.msg);
 	http_write_response(STDOUT_FILENO, cgi, status,
 			    status == 405 ? gateway_allow(req.path) : NULL, json ? json : "{}");
-	/* The log line (stderr goes to the journal) says who asked what. */
-	if (!ctx.quiet)
-		fprintf(stderr, "visp: lease serve: %s %s %s from %s -> %d%s%s\n",
-			req.method[0] ? req.method : "-", req.path[0] ? req.path : "-",
-			cgi ? "cgi" : "inetd", req.remote_addr[0] ? req.remote_addr : "?", status,
-			status >= 400 && err.msg[0] ? ": " : "", status >= 400 ? err.msg : "");
+	log_request(&req, cgi ? "cgi" : "inetd", status, err.msg);
 	rc = status == 200 ? EXIT_OK : EXIT_FAIL;
+out:
 	free(json);
 	http_request_free(&req);
 	gateway_close(gw);
@@ -360,7 +444,7 @@ const struct verb lease_verbs[] = {
 	{ "list", lease_list, NEED_CONFIG, "list the leases" },
 	{ "show", lease_show, NEED_CONFIG, "show one key's lease" },
 	{ "sync", lease_sync, NEED_CONFIG, "make cjdns match the lease store (after a restart)" },
-	{ "serve", lease_serve, NEED_CONFIG, "answer one lease protocol request (inetd or CGI)" },
+	{ "serve", lease_serve, NEED_CONFIG, "answer lease protocol requests (systemd socket, inetd or CGI)" },
 	{ NULL, NULL, 0, NULL }
 };
 

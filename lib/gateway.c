@@ -25,6 +25,7 @@ struct gateway {
 	struct leasedb *db;
 	char key[55], ip6[40];	/* this node, from Core_nodeInfo (lazily) */
 	int64_t pid;		/* cjdroute's pid (lazily); -1 unknown */
+	bool recheck;		/* ask the pid again before using it (see gateway_handle_many) */
 	int claims;		/* <state_dir>/grants.lock (see claim); -1 until needed */
 };
 
@@ -73,11 +74,25 @@ struct leasedb *gateway_db(struct gateway *gw)
 
 static int need_cjdns(struct gateway *gw, struct verr *err)
 {
+	int64_t old = gw->pid;
+	int ret;
+
 	if (!gw->cj)
 		return verr_set(err, -ENOTCONN, "no cjdns admin connection");
-	if (gw->pid < 0)
-		return cjdns_pid(gw->cj, &gw->pid, err);
-	return 0;
+	if (gw->pid >= 0 && !gw->recheck)
+		return 0;
+	/*
+	 * A serving process outlives a restart of cjdroute, whose connection
+	 * numbers start again from 0: a number recorded under the old pid must
+	 * not name an entry of the new one. The node's key and address cached
+	 * for the old pid go too.
+	 */
+	gw->recheck = false;
+	gw->pid = -1;
+	ret = cjdns_pid(gw->cj, &gw->pid, err);
+	if (ret < 0 || gw->pid != old)
+		gw->key[0] = '\0';
+	return ret;
 }
 
 /*
@@ -288,24 +303,12 @@ static bool claimed(struct gateway *gw, const char *key)
 	return claim_op(gw, key, F_OFD_GETLK, F_WRLCK, NULL) == F_WRLCK;
 }
 
-int gateway_grant(struct gateway *gw, const char *key, const char *name, const struct cidr *want4,
-		  const struct cidr *want6, struct lease *out, struct verr *err)
+/* The cjdns half of a grant whose lease is on disk: allow it unless it is in place. */
+static int grant_apply(struct gateway *gw, const char *key, bool is_new, struct lease *out,
+		       struct verr *err)
 {
-	uint8_t raw[KEY_BYTES];
-	bool is_new = true;
 	int ret;
 
-	ret = key_parse(key, raw, err);
-	if (ret < 0)
-		return verr_wrap(err, "'%s'", key);
-	/* cjdns first: a gateway whose cjdns is down hands out nothing. */
-	ret = need_cjdns(gw, err);
-	if (ret < 0)
-		return ret;
-	ret = leasedb_grant(gw->db, gw->pool, key, name, want4, want6, gw->cfg->lease_time,
-			    (int64_t)time(NULL), out, &is_new, err);
-	if (ret < 0)
-		return ret;
 	if (!is_new && conn_in_place(gw, out))
 		return 0;
 	ret = gateway_claim(gw, key, err);
@@ -316,6 +319,67 @@ int gateway_grant(struct gateway *gw, const char *key, const char *name, const s
 	if (ret == 0)
 		ret = leasedb_get(gw->db, key, out, err);
 	return ret;
+}
+
+void gateway_grant_many(struct gateway *gw, struct gateway_grant *v, size_t n)
+{
+	struct verr gerr = { 0 };
+	uint8_t raw[KEY_BYTES];
+	int ret;
+
+	for (size_t i = 0; i < n; i++) {
+		verr_clear(&v[i].err);
+		v[i].ret = key_parse(v[i].key, raw, &v[i].err);
+		if (v[i].ret < 0)
+			verr_wrap(&v[i].err, "'%s'", v[i].key);
+	}
+	/* cjdns first: a gateway whose cjdns is down hands out nothing. */
+	gw->recheck = true;
+	ret = need_cjdns(gw, &gerr);
+	if (ret == 0)
+		ret = leasedb_group_begin(gw->db, &gerr);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (v[i].ret == 0)
+			v[i].ret = leasedb_grant(gw->db, gw->pool, v[i].key, v[i].name, v[i].want4,
+						 v[i].want6, gw->cfg->lease_time,
+						 (int64_t)time(NULL), &v[i].lease, &v[i].is_new,
+						 &v[i].err);
+	/* Nobody is told of a lease, nor is it allowed, before the group is on disk. */
+	if (ret == 0)
+		ret = leasedb_group_end(gw->db, true, &gerr);
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].ret < 0)
+			continue;
+		if (ret < 0) {
+			v[i].ret = ret;
+			v[i].err = gerr;
+			continue;
+		}
+		/*
+		 * The same key twice in a group (a client that asked twice at once):
+		 * the second renewal must see the connection the first one made, or
+		 * it allows the key a second time and cjdns holds a duplicate.
+		 */
+		for (size_t j = 0; j < i; j++)
+			if (v[j].ret == 0 && !strcmp(v[j].key, v[i].key)) {
+				v[i].is_new = false;
+				v[i].ret = leasedb_get(gw->db, v[i].key, &v[i].lease, &v[i].err);
+				break;
+			}
+		if (v[i].ret == 0)
+			v[i].ret = grant_apply(gw, v[i].key, v[i].is_new, &v[i].lease, &v[i].err);
+	}
+}
+
+int gateway_grant(struct gateway *gw, const char *key, const char *name, const struct cidr *want4,
+		  const struct cidr *want6, struct lease *out, struct verr *err)
+{
+	struct gateway_grant g = { .key = key, .name = name, .want4 = want4, .want6 = want6 };
+
+	gateway_grant_many(gw, &g, 1);
+	*out = g.lease;
+	*err = g.err;
+	return g.ret;
 }
 
 int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struct verr *err)
@@ -799,13 +863,10 @@ static int lease_reply(struct gateway *gw, const struct lease *l, char **json, s
 	return *json ? 200 : 500;
 }
 
-static int handle_post(struct gateway *gw, const struct http_request *req, char **json,
-		       struct verr *err)
+/* A POST /lease up to its grant: 0 when key may be granted, else the status of the reply. */
+static int post_check(struct gateway *gw, const struct http_request *req, char key[55],
+		      char **json, struct verr *err)
 {
-	struct lease l;
-	char key[55];
-	int ret;
-
 	if (req->content_length < 0)
 		return reply_error(411, "a body with Content-Length is required", json, err);
 	if (proto_parse_lease_request(req->body ? req->body : "", req->body_len, key, err) < 0) {
@@ -816,14 +877,20 @@ static int handle_post(struct gateway *gw, const struct http_request *req, char 
 		return reply_error(403, "the request does not come from the key's address", json, err);
 	if (!allowed(gw->cfg, key))
 		return reply_error(403, "this key is not on the gateway's allowlist", json, err);
-	ret = gateway_grant(gw, key, NULL, NULL, NULL, &l, err);
+	return 0;
+}
+
+/* The reply to a POST /lease once its grant is done (ret, err: the grant's). */
+static int post_reply(struct gateway *gw, int ret, const struct lease *l, char **json,
+		      struct verr *err)
+{
 	if (ret == -ENOSPC) {
 		*json = proto_error_json(err->msg);	/* "pool ... is exhausted" */
 		return *json ? 503 : 500;
 	}
 	if (ret < 0)
 		return reply_error(503, "the gateway cannot grant leases right now", json, err);
-	return lease_reply(gw, &l, json, err);
+	return lease_reply(gw, l, json, err);
 }
 
 /*
@@ -935,8 +1002,9 @@ const char *gateway_allow(const char *path)
 	return NULL;
 }
 
-int gateway_handle(struct gateway *gw, const struct http_request *req, char **json,
-		   struct verr *err)
+/* Answer one request, but a POST /lease that may be granted: 0, and its key in key. */
+static int route(struct gateway *gw, const struct http_request *req, char key[55], char **json,
+		 struct verr *err)
 {
 	const char *m = req->method;
 
@@ -944,7 +1012,7 @@ int gateway_handle(struct gateway *gw, const struct http_request *req, char **js
 	verr_clear(err);
 	if (!strcmp(req->path, "/lease")) {
 		if (!strcmp(m, "POST"))
-			return handle_post(gw, req, json, err);
+			return post_check(gw, req, key, json, err);
 		if (!strcmp(m, "GET") || !strcmp(m, "DELETE"))
 			return handle_lease_get_delete(gw, req, json, err);
 		return reply_error(405, "use GET, POST or DELETE", json, err);
@@ -955,4 +1023,52 @@ int gateway_handle(struct gateway *gw, const struct http_request *req, char **js
 		return req->path[1] == 't' ? handle_tunnels(gw, json, err) : handle_nameservers(gw, json);
 	}
 	return reply_error(404, "no such resource", json, err);
+}
+
+/*
+ * The grants of every POST /lease among the jobs go through one group
+ * commit (gateway_grant_many); the other requests are answered one by one.
+ */
+void gateway_handle_many(struct gateway *gw, struct gateway_job *v, size_t n)
+{
+	struct gateway_grant *g = calloc(n, sizeof(*g));
+	char (*keys)[55] = calloc(n, sizeof(*keys));
+	size_t *who = calloc(n, sizeof(*who)), ng = 0;
+
+	gw->recheck = true;	/* a serving process: cjdroute may have restarted since */
+	for (size_t i = 0; i < n; i++) {
+		if (!g || !keys || !who) {
+			verr_set(&v[i].err, -ENOMEM, "out of memory");
+			v[i].json = NULL;
+			v[i].status = 503;
+			continue;
+		}
+		v[i].status = route(gw, v[i].req, keys[ng], &v[i].json, &v[i].err);
+		if (v[i].status == 0) {
+			g[ng].key = keys[ng];
+			who[ng++] = i;
+		}
+	}
+	if (ng)
+		gateway_grant_many(gw, g, ng);
+	for (size_t k = 0; k < ng; k++) {
+		struct gateway_job *j = &v[who[k]];
+
+		j->err = g[k].err;
+		j->status = post_reply(gw, g[k].ret, &g[k].lease, &j->json, &j->err);
+	}
+	free(g);
+	free(keys);
+	free(who);
+}
+
+int gateway_handle(struct gateway *gw, const struct http_request *req, char **json,
+		   struct verr *err)
+{
+	struct gateway_job j = { .req = req };
+
+	gateway_handle_many(gw, &j, 1);
+	*json = j.json;
+	*err = j.err;
+	return j.status;
 }

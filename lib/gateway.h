@@ -33,6 +33,21 @@ int gateway_grant(struct gateway *gw, const char *key, const char *name, const s
 		  const struct cidr *want6, struct lease *out, struct verr *err);
 int gateway_revoke(struct gateway *gw, const char *key, struct lease *old, struct verr *err);
 
+/*
+ * Many grants at once (gateway_grant is one of them): the store's changes
+ * share one durable commit (leasedb_group_begin), then each lease is allowed
+ * in cjdns. Each grant has its own result: ret and err, and lease on success.
+ */
+struct gateway_grant {
+	const char *key, *name;			/* name: NULL keeps the stored one */
+	const struct cidr *want4, *want6;	/* NULL: any */
+	int ret;
+	struct verr err;
+	struct lease lease;
+	bool is_new;
+};
+void gateway_grant_many(struct gateway *gw, struct gateway_grant *v, size_t n);
+
 /* What lease sync did. */
 struct sync_report {
 	long checked;		/* current leases found in place */
@@ -65,6 +80,19 @@ int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, st
  */
 int gateway_handle(struct gateway *gw, const struct http_request *req, char **json,
 		   struct verr *err);
+
+/*
+ * Answer many requests that arrived together, as gateway_handle answers
+ * one: the grants among them share one durable commit. Sets each job's
+ * status, json (malloc'd) and err.
+ */
+struct gateway_job {
+	const struct http_request *req;
+	int status;
+	char *json;
+	struct verr err;
+};
+void gateway_handle_many(struct gateway *gw, struct gateway_job *v, size_t n);
 
 /* The Allow header of a 405 for path: the methods it takes, NULL when it does not exist. */
 const char *gateway_allow(const char *path);

@@ -47,8 +47,11 @@ static ssize_t read_some(int fd, char *buf, size_t cap, long long deadline)
 	}
 }
 
-static int read_body(int fd, long long deadline, struct http_request *req, const char *have,
-		     size_t nhave, struct verr *err)
+/*
+ * The body's buffer, with what came along with the head: -EAGAIN while
+ * short of Content-Length, 0 once complete.
+ */
+static int body_begin(struct http_request *req, const char *have, size_t nhave, struct verr *err)
 {
 	size_t want = req->content_length;
 
@@ -65,17 +68,32 @@ static int read_body(int fd, long long deadline, struct http_request *req, const
 	if (nhave)
 		memcpy(req->body, have, nhave);
 	req->body_len = nhave;
-	while (req->body_len < want) {
-		ssize_t n = read_some(fd, req->body + req->body_len, want - req->body_len, deadline);
-
-		if (n == -ETIMEDOUT)
-			return verr_set(err, 408, "request body too slow");
-		if (n <= 0)
-			return verr_set(err, 400, "body shorter than Content-Length");
-		req->body_len += n;
-	}
 	req->body[req->body_len] = '\0';
-	return 0;
+	return req->body_len < want ? -EAGAIN : 0;
+}
+
+/* n more bytes read into the body (0 or less: the peer closed or failed). */
+static int body_got(struct http_request *req, ssize_t n, struct verr *err)
+{
+	if (n <= 0)
+		return verr_set(err, 400, "body shorter than Content-Length");
+	req->body_len += n;
+	req->body[req->body_len] = '\0';
+	return req->body_len < (size_t)req->content_length ? -EAGAIN : 0;
+}
+
+static int read_body(int fd, long long deadline, struct http_request *req, struct verr *err)
+{
+	int ret = body_begin(req, NULL, 0, err);
+
+	while (ret == -EAGAIN) {
+		ssize_t n = read_some(fd, req->body + req->body_len,
+				      req->content_length - req->body_len, deadline);
+
+		ret = n == -ETIMEDOUT ? verr_set(err, 408, "request body too slow")
+				      : body_got(req, n, err);
+	}
+	return ret;
 }
 
 /* RFC 9110 tchar: what a method or a header name is made of. */
@@ -289,61 +307,100 @@ static char *head_end(char *buf, size_t *skip)
 	return crlf;
 }
 
+int http_reader_start(struct http_reader *r, struct http_request *req, struct verr *err)
+{
+	memset(r, 0, sizeof(*r));
+	memset(req, 0, sizeof(*req));
+	req->content_length = -1;
+	r->req = req;
+	r->buf = malloc(HTTP_MAX_HEAD + 1);
+	if (!r->buf)
+		return verr_set(err, 503, "out of memory");
+	r->buf[0] = '\0';
+	return 0;
+}
+
+char *http_reader_space(struct http_reader *r, size_t *cap)
+{
+	struct http_request *req = r->req;
+
+	if (r->in_body) {
+		*cap = req->content_length - req->body_len;
+		return req->body + req->body_len;
+	}
+	*cap = HTTP_MAX_HEAD - r->len;
+	return r->buf + r->len;
+}
+
+/* The head is complete up to end (skip: the blank line's length): parse it, start the body. */
+static int head_done(struct http_reader *r, char *end, size_t skip, struct verr *err)
+{
+	struct http_request *req = r->req;
+	int ret;
+
+	if (bare_cr(r->buf, end - r->buf + skip))
+		return verr_set(err, 400, "CR without LF in request head");
+	*end = '\0';
+	ret = parse_head(r->buf, req, err);
+	/* Without a Content-Length, bytes after the head are not ours: ignored. */
+	if (ret || req->content_length <= 0)
+		return ret;
+	r->in_body = true;
+	return body_begin(req, end + skip, r->len - (end + skip - r->buf), err);
+}
+
+int http_reader_got(struct http_reader *r, ssize_t n, struct verr *err)
+{
+	char *end;
+	size_t skip;
+
+	if (r->in_body)
+		return body_got(r->req, n, err);
+	if (n <= 0)
+		return verr_set(err, 400, "connection closed mid-request");
+	r->len += n;
+	r->buf[r->len] = '\0';
+	if (memchr(r->buf, '\0', r->len))
+		return verr_set(err, 400, "NUL byte in request head");
+	end = head_end(r->buf, &skip);
+	if (end)
+		return head_done(r, end, skip, err);
+	/* Read until the blank line that ends the head, never past the cap. */
+	if (r->len < HTTP_MAX_HEAD)
+		return -EAGAIN;
+	/* Not even the request line fits: that is the target's fault. */
+	if (!memchr(r->buf, '\n', r->len))
+		return verr_set(err, 414, "request line longer than %d bytes", HTTP_MAX_HEAD);
+	return verr_set(err, 431, "request head larger than %d bytes", HTTP_MAX_HEAD);
+}
+
+int http_reader_timeout(struct http_reader *r, struct verr *err)
+{
+	return verr_set(err, 408, r->in_body ? "request body too slow" : "request too slow");
+}
+
+void http_reader_free(struct http_reader *r)
+{
+	free(r->buf);
+	r->buf = NULL;
+}
+
 int http_read_request(int fd, int timeout_ms, struct http_request *req, struct verr *err)
 {
 	long long deadline = mono_ms() + timeout_ms;
-	char *buf = malloc(HTTP_MAX_HEAD + 1), *end = NULL;
-	size_t len = 0, skip;
-	int ret;
+	struct http_reader r;
+	int ret = http_reader_start(&r, req, err);
 
-	memset(req, 0, sizeof(*req));
-	req->content_length = -1;
-	if (!buf)
-		return verr_set(err, 503, "out of memory");
-	/* Read until the blank line that ends the head, never past the cap. */
-	while (!end) {
-		ssize_t n;
+	if (ret == 0)
+		ret = -EAGAIN;
+	while (ret == -EAGAIN) {
+		size_t cap;
+		char *p = http_reader_space(&r, &cap);
+		ssize_t n = read_some(fd, p, cap, deadline);
 
-		if (len == HTTP_MAX_HEAD) {
-			/* Not even the request line fits: that is the target's fault. */
-			if (!memchr(buf, '\n', len))
-				ret = verr_set(err, 414, "request line longer than %d bytes",
-					       HTTP_MAX_HEAD);
-			else
-				ret = verr_set(err, 431, "request head larger than %d bytes",
-					       HTTP_MAX_HEAD);
-			goto out;
-		}
-		n = read_some(fd, buf + len, HTTP_MAX_HEAD - len, deadline);
-		if (n == -ETIMEDOUT) {
-			ret = verr_set(err, 408, "request too slow");
-			goto out;
-		}
-		if (n <= 0) {
-			ret = verr_set(err, 400, "connection closed mid-request");
-			goto out;
-		}
-		len += n;
-		buf[len] = '\0';
-		if (memchr(buf, '\0', len)) {
-			ret = verr_set(err, 400, "NUL byte in request head");
-			goto out;
-		}
-		end = head_end(buf, &skip);
+		ret = n == -ETIMEDOUT ? http_reader_timeout(&r, err) : http_reader_got(&r, n, err);
 	}
-	if (bare_cr(buf, end - buf + skip)) {
-		ret = verr_set(err, 400, "CR without LF in request head");
-		goto out;
-	}
-	*end = '\0';
-	ret = parse_head(buf, req, err);
-	if (ret)
-		goto out;
-	/* Without a Content-Length, bytes after the head are not ours: ignored. */
-	if (req->content_length > 0)
-		ret = read_body(fd, deadline, req, end + skip, len - (end + skip - buf), err);
-out:
-	free(buf);
+	http_reader_free(&r);
 	return ret;
 }
 
@@ -378,7 +435,7 @@ int http_read_cgi(int fd, int timeout_ms, struct http_request *req, struct verr 
 			return ret;
 	}
 	if (req->content_length > 0)
-		return read_body(fd, mono_ms() + timeout_ms, req, NULL, 0, err);
+		return read_body(fd, mono_ms() + timeout_ms, req, err);
 	return 0;
 }
 
@@ -426,11 +483,12 @@ static int write_all(int fd, const char *p, size_t len)
 	return 0;
 }
 
-int http_write_response(int fd, int cgi, int status, const char *allow, const char *json)
+int http_format_response(int cgi, int status, const char *allow, const char *json, char **out,
+			 size_t *len)
 {
 	size_t blen = strlen(json);
-	char head[320];
-	int hlen, ret;
+	char head[320], *p;
+	int hlen;
 
 	/* A 405 must say what is allowed (RFC 9110, 15.5.6). */
 	hlen = snprintf(head, sizeof(head),
@@ -441,11 +499,26 @@ int http_write_response(int fd, int cgi, int status, const char *allow, const ch
 			cgi ? "" : "Connection: close\r\n");
 	if (hlen < 0 || (size_t)hlen >= sizeof(head))
 		return -EINVAL;
-	ret = write_all(fd, head, hlen);
+	p = malloc(hlen + blen + 1);
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, head, hlen);
+	memcpy(p + hlen, json, blen);
+	p[hlen + blen] = '\n';
+	*out = p;
+	*len = hlen + blen + 1;
+	return 0;
+}
+
+int http_write_response(int fd, int cgi, int status, const char *allow, const char *json)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int ret = http_format_response(cgi, status, allow, json, &text, &len);
+
 	if (ret == 0)
-		ret = write_all(fd, json, blen);
-	if (ret == 0)
-		ret = write_all(fd, "\n", 1);
+		ret = write_all(fd, text, len);
+	free(text);
 	return ret;
 }
 

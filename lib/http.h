@@ -2,7 +2,9 @@
 #ifndef VISP_HTTP_H
 #define VISP_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "err.h"
 
@@ -34,6 +36,27 @@ struct http_request {
 int http_read_request(int fd, int timeout_ms, struct http_request *req, struct verr *err);
 
 /*
+ * The same reading a piece at a time, for a server that waits on many
+ * connections at once (http_read_request goes through it too). After
+ * http_reader_start, read at most *cap bytes into http_reader_space and
+ * hand the count to http_reader_got (0 or less: end of file or an error):
+ * -EAGAIN while the request is incomplete, else as http_read_request.
+ * http_reader_timeout gives the 408 for a deadline the caller keeps.
+ */
+struct http_reader {
+	struct http_request *req;
+	char *buf;		/* the head so far, HTTP_MAX_HEAD + 1 */
+	size_t len;
+	bool in_body;
+};
+
+int http_reader_start(struct http_reader *r, struct http_request *req, struct verr *err);
+char *http_reader_space(struct http_reader *r, size_t *cap);
+int http_reader_got(struct http_reader *r, ssize_t n, struct verr *err);
+int http_reader_timeout(struct http_reader *r, struct verr *err);
+void http_reader_free(struct http_reader *r);
+
+/*
  * CGI: the request from the environment (REQUEST_METHOD, PATH_INFO or
  * REQUEST_URI, CONTENT_LENGTH, REMOTE_ADDR) and the body from fd.
  */
@@ -46,6 +69,9 @@ void http_request_free(struct http_request *req);
  * allow (NULL: none) is the Allow header a 405 needs.
  */
 int http_write_response(int fd, int cgi, int status, const char *allow, const char *json);
+/* The same response in a buffer (*out, malloc'd, *len bytes): for a non-blocking writer. */
+int http_format_response(int cgi, int status, const char *allow, const char *json, char **out,
+			 size_t *len);
 const char *http_reason(int status);
 
 /* The peer of a connected socket, as text (IPv4-mapped IPv6 unwrapped). */

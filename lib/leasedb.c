@@ -158,6 +158,7 @@ struct leasedb {
 	char *path;
 	sqlite3_stmt *st[S_NSTMT];
 	int lockfd;		/* the writers' queue (see begin); -1 when none could be opened */
+	bool group;		/* inside leasedb_group_begin: changes are savepoints */
 };
 
 /* What differs between the two families. */
@@ -308,6 +309,8 @@ static int begin(struct leasedb *db, enum txn mode, struct verr *err)
 {
 	int ret;
 
+	if (db->group)
+		return exec(db, "SAVEPOINT one", err);
 	if (mode == READ)
 		return exec(db, "BEGIN", err);
 	writers_lock(db);
@@ -322,7 +325,11 @@ static int begin(struct leasedb *db, enum txn mode, struct verr *err)
 
 static int commit(struct leasedb *db, struct verr *err)
 {
-	int ret = exec(db, "COMMIT", err);
+	int ret;
+
+	if (db->group)
+		return exec(db, "RELEASE one", err);
+	ret = exec(db, "COMMIT", err);
 
 	writers_unlock(db);
 	return ret;
@@ -330,6 +337,10 @@ static int commit(struct leasedb *db, struct verr *err)
 
 static void rollback(struct leasedb *db)
 {
+	if (db->group) {
+		sym_sqlite3_exec(db->db, "ROLLBACK TO one; RELEASE one", NULL, NULL, NULL);
+		return;
+	}
 	if (!sym_sqlite3_get_autocommit(db->db))
 		sym_sqlite3_exec(db->db, "ROLLBACK", NULL, NULL, NULL);
 	writers_unlock(db);
@@ -959,6 +970,37 @@ int leasedb_grant(struct leasedb *db, const struct pool *pool, const char *key, 
 		*is_new = !current || changed;
 out:
 	if (ret < 0)
+		rollback(db);
+	return ret;
+}
+
+/*
+ * Group commit: the changes between leasedb_group_begin and _end are each a
+ * savepoint of one durable transaction, so a change that fails undoes only
+ * itself, and the group costs one fsync of the WAL however many it holds.
+ */
+int leasedb_group_begin(struct leasedb *db, struct verr *err)
+{
+	int ret = begin(db, DURABLE, err);
+
+	if (ret == 0)
+		db->group = true;
+	return ret;
+}
+
+int leasedb_group_end(struct leasedb *db, bool keep, struct verr *err)
+{
+	int ret = 0;
+
+	if (!db->group)
+		return 0;
+	db->group = false;
+	/* An I/O error or a full disk makes SQLite roll back the whole transaction. */
+	if (keep && sym_sqlite3_get_autocommit(db->db))
+		ret = verr_set(err, -EIO, "lease store: the group's transaction was rolled back");
+	else if (keep)
+		ret = commit(db, err);
+	if (ret < 0 || !keep)
 		rollback(db);
 	return ret;
 }

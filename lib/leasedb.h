@@ -79,6 +79,16 @@ int leasedb_grant(struct leasedb *db, const struct pool *pool, const char *key, 
 		  const struct cidr *want4, const struct cidr *want6, long lease_time, int64_t now,
 		  struct lease *out, bool *is_new, struct verr *err);
 
+/*
+ * Group commit: every change between these two calls is one durable
+ * transaction (one fsync), each change a savepoint of it, so one that fails
+ * undoes only itself. Nothing a change returns is on disk before
+ * leasedb_group_end(db, true, ...) returns 0; keep false undoes them all.
+ * The store's writers wait meanwhile: keep a group short, nothing else in it.
+ */
+int leasedb_group_begin(struct leasedb *db, struct verr *err);
+int leasedb_group_end(struct leasedb *db, bool keep, struct verr *err);
+
 /* key's row, current or not (see lease_is_current); -ENOENT if none. */
 int leasedb_get(struct leasedb *db, const char *key, struct lease *out, struct verr *err);
 

@@ -6,6 +6,7 @@
     helpers.py admin HOST:PORT PW N         admin round trips (µs, medians of N)
     helpers.py fsync DIR N                  one durable write (µs, median of N)
     helpers.py load PORT KEYS CONC          POST /lease for every key, CONC at a time
+                                            (and the latencies' median and 99th percentile)
     helpers.py dups HOST:PORT PW < list     store (visp lease list -j) vs cjdns
 
 Timings are printed as "name value" lines for the shell to read.
@@ -106,7 +107,7 @@ def post_lease(port, key, addr):
 def cmd_load(port, keys_file, conc):
     with open(keys_file) as f:
         todo = [line.split() for line in f if line.strip()]
-    port, lock, results = int(port), threading.Lock(), []
+    port, lock, results, latencies = int(port), threading.Lock(), [], []
 
     def worker():
         while True:
@@ -114,12 +115,14 @@ def cmd_load(port, keys_file, conc):
                 if not todo:
                     return
                 key, addr = todo.pop()
+            t0 = time.perf_counter()
             try:
                 status, body = post_lease(port, key, addr)
             except OSError as e:
                 status, body = 0, str(e).encode()
             with lock:
                 results.append((status, body))
+                latencies.append(time.perf_counter() - t0)
 
     threads = [threading.Thread(target=worker) for _ in range(int(conc))]
     t = time.perf_counter()
@@ -135,6 +138,9 @@ def cmd_load(port, keys_file, conc):
     print("ok %d" % len(ok))
     print("distinct_v4 %d" % len(v4))
     print("seconds %.3f" % elapsed)
+    latencies.sort()
+    print("p50_ms %.1f" % (latencies[len(latencies) // 2] * 1000 if latencies else 0))
+    print("p99_ms %.1f" % (latencies[len(latencies) * 99 // 100] * 1000 if latencies else 0))
     for s, b in bad[:5]:
         print("failed %d %r" % (s, b), file=sys.stderr)
 

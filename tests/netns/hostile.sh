@@ -6,7 +6,7 @@
 #  +----------------------------------------------------------------------+
 #  | cjdns-sim (admin only, 127.0.0.1:11234)                              |
 #  |     ^ admin                                                          |
-#  | visp lease serve  <- systemd-socket-activate --accept [::]:12234     |
+#  | visp lease serve  <- systemd-socket-activate [--accept] [::]:12234   |
 #  |     ^ raw bytes over TCP                                             |
 #  | hostile-send.py, from lo's addresses:                                |
 #  |   key A's fc address (A holds a lease), key B's (B holds a lease),   |
@@ -20,6 +20,11 @@
 # the status must be the table's, the response well formed, and neither the
 # lease store nor cjdns may change. Each request is bounded by the serve
 # timeout; nothing may hang.
+#
+# HOSTILE_MODE=accept (the default): one visp process per connection
+# (Accept=yes, inetd); HOSTILE_MODE=socket: one visp process takes the
+# listening socket and serves every connection (Accept=no), which
+# hostile-socket.sh runs.
 set -e
 
 [ "$(id -u)" -eq 0 ] || { echo "skip: needs root"; exit 77; }
@@ -97,8 +102,15 @@ for _ in range(3):
 key_a=$(sed -n 1p "$tmp/keys" | cut -d' ' -f1) addr_a=$(sed -n 1p "$tmp/keys" | cut -d' ' -f2)
 key_b=$(sed -n 2p "$tmp/keys" | cut -d' ' -f1) addr_b=$(sed -n 2p "$tmp/keys" | cut -d' ' -f2)
 
-ip netns exec "$ns" systemd-socket-activate --accept --inetd -l '[::]:12234' \
-	"$VISP" -c "$tmp/visp.conf" lease serve 2>"$tmp/serve.log" &
+case ${HOSTILE_MODE:=accept} in
+accept) activate=(--accept --inetd) serve=() ;;
+# systemd-socket-activate execs it: once it exits when idle, nothing listens.
+socket) activate=() serve=(--idle 600) ;;
+*) fail "HOSTILE_MODE: '$HOSTILE_MODE' is not accept or socket" ;;
+esac
+echo "== mode: $HOSTILE_MODE"
+ip netns exec "$ns" systemd-socket-activate "${activate[@]}" -l '[::]:12234' \
+	"$VISP" -c "$tmp/visp.conf" lease serve "${serve[@]}" 2>"$tmp/serve.log" &
 listen_pid=$!
 poll 10 n curl -sf -o /dev/null -g 'http://[::1]:12234/nameservers' ||
 	fail "the lease endpoint did not come up"

@@ -339,6 +339,55 @@ static void grant_in_progress(void **state)
 	gateway_close(other);
 }
 
+/*
+ * Grants that arrived together share one group commit: each has its own
+ * result, a bad key fails alone, and a key asked for twice in the group is
+ * allowed in cjdns once (the second renewal sees the first's entry).
+ */
+static void grant_many(void **state)
+{
+	struct t *t = *state;
+	struct gateway_grant g[4] = {
+		{ .key = keys[0] }, { .key = "not a key" }, { .key = keys[1] }, { .key = keys[0] },
+	};
+	struct verr err = { 0 };
+	struct lease l;
+
+	gateway_grant_many(t->gw, g, 4);
+	assert_int_equal(g[0].ret, 0);
+	assert_int_equal(g[1].ret, -EINVAL);
+	assert_non_null(strstr(g[1].err.msg, "not a key"));
+	assert_int_equal(g[2].ret, 0);
+	assert_int_equal(g[3].ret, 0);
+	assert_false(cidr_equal(&g[0].lease.ipv4, &g[2].lease.ipv4));
+	assert_true(cidr_equal(&g[0].lease.ipv4, &g[3].lease.ipv4));
+	assert_int_equal(g[3].lease.conn, g[0].lease.conn);
+	assert_int_equal(count_entries(t->f), 2);
+	assert_int_equal(leasedb_get(gateway_db(t->gw), keys[1], &l, &err), 0);
+	assert_int_equal(l.conn, g[2].lease.conn);
+	assert_int_equal(leasedb_check(gateway_db(t->gw), NULL, time(NULL), &err), 0);
+}
+
+/*
+ * A serving process (one gateway open across many requests) outlives a
+ * restart of cjdroute: the next group asks the pid again, so the lease is
+ * allowed anew and recorded under the new pid, not the one it started with.
+ */
+static void grant_after_restart(void **state)
+{
+	struct t *t = *state;
+	struct gateway_grant g = { .key = keys[0] };
+
+	gateway_grant_many(t->gw, &g, 1);
+	assert_int_equal(g.ret, 0);
+	assert_int_equal(g.lease.conn_pid, 1000);
+	restart(t->f);
+	gateway_grant_many(t->gw, &g, 1);
+	assert_int_equal(g.ret, 0);
+	assert_int_equal(g.lease.conn_pid, 1001);
+	assert_int_equal(count_entries(t->f), 1);
+}
+
 /* A lease serve of another process granting keys[0] again: stale entry out, new one in. */
 struct regrant {
 	struct leasedb *db;
@@ -475,6 +524,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(sync_keeps_what_it_added, setup, teardown),
 		cmocka_unit_test_setup_teardown(grant_during_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(grant_in_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(grant_many, setup, teardown),
+		cmocka_unit_test_setup_teardown(grant_after_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(one_sync_at_a_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(restart_during_sync, setup, teardown),
 	};

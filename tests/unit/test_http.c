@@ -1,4 +1,5 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,6 +27,32 @@ static int read_from(const char *bytes, size_t len, int timeout_ms, struct http_
 	return ret;
 }
 
+/*
+ * The same bytes through http_reader one at a time, as a server reading a
+ * non-blocking socket may get them; the end of the bytes is a timeout.
+ */
+static int read_bytewise(const char *bytes, size_t len, struct http_request *req,
+			 struct verr *err)
+{
+	struct http_reader r;
+	int ret = http_reader_start(&r, req, err);
+
+	assert_int_equal(ret, 0);
+	ret = -EAGAIN;
+	for (size_t i = 0; ret == -EAGAIN && i < len; i++) {
+		size_t cap;
+		char *p = http_reader_space(&r, &cap);
+
+		assert_true(cap > 0);
+		*p = bytes[i];
+		ret = http_reader_got(&r, 1, err);
+	}
+	if (ret == -EAGAIN)
+		ret = http_reader_timeout(&r, err);
+	http_reader_free(&r);
+	return ret;
+}
+
 #define READ(s, t, r, e) read_from(s, sizeof(s) - 1, t, r, e)
 
 static void good_post(void **state)
@@ -37,6 +64,13 @@ static void good_post(void **state)
 			      "content-length: 13\r\n\r\n{\"a\": \"bcd\"}\n", 1000, &req, &err), 0);
 	assert_string_equal(req.method, "POST");
 	assert_string_equal(req.path, "/lease");
+	assert_int_equal(req.body_len, 13);
+	assert_string_equal(req.body, "{\"a\": \"bcd\"}\n");
+	http_request_free(&req);
+	/* A byte at a time, the same request. */
+	assert_int_equal(read_bytewise("POST /lease?x=1 HTTP/1.1\r\nContent-Length: 13\r\n\r\n"
+				       "{\"a\": \"bcd\"}\nnext", 65, &req, &err), 0);
+	assert_string_equal(req.query, "x=1");
 	assert_int_equal(req.body_len, 13);
 	assert_string_equal(req.body, "{\"a\": \"bcd\"}\n");
 	http_request_free(&req);
@@ -70,6 +104,11 @@ static void expect_statuses(const struct status_case *cases, size_t n)
 
 		if (ret != cases[i].status)
 			fail_msg("case %zu (%s): got %d (%s)", i, cases[i].req, ret, err.msg);
+		http_request_free(&req);
+		ret = read_bytewise(cases[i].req, strlen(cases[i].req), &req, &err);
+		if (ret != cases[i].status)
+			fail_msg("case %zu (%s), a byte at a time: got %d (%s)", i, cases[i].req, ret,
+				 err.msg);
 		http_request_free(&req);
 	}
 }

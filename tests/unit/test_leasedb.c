@@ -451,6 +451,46 @@ static void reservations(void **state)
 	check_ok(t, 700);
 }
 
+/*
+ * A group of grants is one transaction: nothing of it is visible (nor on
+ * disk) before the end, a grant that fails undoes only itself, and a
+ * group ended without keeping undoes them all.
+ */
+static void group_commit(void **state)
+{
+	struct t *t = *state;
+	struct verr err = { 0 };
+	struct leasedb *other = NULL;
+	struct cidr taken;
+	struct lease l;
+
+	open_db(t, "172.23.23.0/24", "fd00:23::/64", 0);
+	assert_int_equal(leasedb_open(&other, t->state, &err), 0);
+	assert_int_equal(leasedb_group_begin(t->db, &err), 0);
+	assert_string_equal(grant(t, K[0], 100, DAY, NULL), "172.23.23.2/24 fd00:23::2/64");
+	/* The address K[0] got within the group is taken for K[1] too. */
+	assert_int_equal(cidr_parse_addr("172.23.23.2", AF_INET, &taken, &err), 0);
+	assert_int_equal(leasedb_grant(t->db, t->pool, K[1], NULL, &taken, NULL, DAY, 100, &l,
+				       NULL, &err), -EADDRINUSE);
+	assert_string_equal(grant(t, K[2], 100, DAY, NULL), "172.23.23.3/24 fd00:23::3/64");
+	assert_int_equal(leasedb_get(other, K[0], &l, &err), -ENOENT);	/* not yet */
+	assert_int_equal(leasedb_group_end(t->db, true, &err), 0);
+	assert_int_equal(leasedb_get(other, K[0], &l, &err), 0);
+	assert_int_equal(leasedb_get(other, K[2], &l, &err), 0);
+	assert_int_equal(leasedb_get(other, K[1], &l, &err), -ENOENT);
+	check_ok(t, 100);
+
+	assert_int_equal(leasedb_group_begin(t->db, &err), 0);
+	grant(t, K[3], 200, DAY, NULL);
+	assert_int_equal(leasedb_group_end(t->db, false, &err), 0);
+	assert_int_equal(leasedb_get(t->db, K[3], &l, &err), -ENOENT);
+	/* Outside a group, a grant is its own transaction again. */
+	assert_string_equal(grant(t, K[3], 200, DAY, NULL), "172.23.23.4/24 fd00:23::4/64");
+	assert_int_equal(leasedb_get(other, K[3], &l, &err), 0);
+	check_ok(t, 200);
+	leasedb_close(other);
+}
+
 static void ipv6_only(void **state)
 {
 	struct t *t = *state;
@@ -1000,6 +1040,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(exhaustion_and_steal, setup, teardown),
 		cmocka_unit_test_setup_teardown(max_leases, setup, teardown),
 		cmocka_unit_test_setup_teardown(reservations, setup, teardown),
+		cmocka_unit_test_setup_teardown(group_commit, setup, teardown),
 		cmocka_unit_test_setup_teardown(ipv6_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(pool_changes, setup, teardown),
 		cmocka_unit_test_setup_teardown(meta, setup, teardown),
