@@ -241,7 +241,11 @@ out:
 
 int route_pin_apply(const struct pin *plan, size_t n, int *changed, struct verr *err)
 {
-	/* A replace is a delete of the old pin and an add: two changes at most per pin. */
+	/*
+	 * A replace is a delete of the old pin and an add: two changes at most
+	 * per pin. Adds are exclusive: a route of someone else's that appeared
+	 * with the pin's key since the snapshot is an error, not overwritten.
+	 */
 	struct netlink_route_op *ops = calloc(2 * n + 1, sizeof(*ops));
 	size_t nops = 0;
 	int ret, count = 0;
@@ -252,9 +256,10 @@ int route_pin_apply(const struct pin *plan, size_t n, int *changed, struct verr 
 		const struct pin *p = &plan[i];
 
 		if (p->action == PIN_REPLACE)
-			ops[nops++] = (struct netlink_route_op){ &p->old, false };
+			ops[nops++] = (struct netlink_route_op){ &p->old, false, false };
 		if (p->action == PIN_REPLACE || p->action == PIN_ADD || p->action == PIN_REMOVE) {
-			ops[nops++] = (struct netlink_route_op){ &p->route, p->action != PIN_REMOVE };
+			ops[nops++] = (struct netlink_route_op){ &p->route, p->action != PIN_REMOVE,
+								  true };
 			count++;
 		}
 	}
@@ -304,12 +309,31 @@ static void dev_route(struct netlink_route *r, int ifindex, const struct cidr *d
 	r->type = RTN_UNICAST;
 }
 
+/*
+ * Exclusive: a route of the same key that is not ours stays as it is and
+ * the add fails. One that is ours already (proto on ifindex: left by a run
+ * that died before it recorded it) is taken as added, so that the caller
+ * records it and its teardown removes it.
+ */
 int route_dev_add(int ifindex, const struct cidr *dst, int proto, struct verr *err)
 {
+	struct route_list l = { 0 };
 	struct netlink_route r;
+	char buf[CIDR_STRLEN];
+	int ret;
 
 	dev_route(&r, ifindex, dst, proto);
-	return netlink_route_replace(&r, err);
+	ret = netlink_route_add(&r, err);
+	if (ret != -EEXIST)
+		return ret;
+	if (route_list_load(dst->family, &l, NULL) == 0 &&
+	    route_list_dev_has(&l, ifindex, proto, dst))
+		ret = 0;
+	else
+		ret = verr_set(err, -EEXIST, "route %s is already in the main table and is not "
+			       "visp's: left alone", cidr_format(dst, true, buf, sizeof(buf)));
+	route_list_free(&l);
+	return ret;
 }
 
 int route_dev_delete(int ifindex, const struct cidr *dst, int proto, struct verr *err)
