@@ -1076,11 +1076,8 @@ static int guard_offer(struct client *c, const struct candidate *cand, const str
 		ret = routeguard_add_peer(g, &peers[i].addr, err);
 	if (ret == 0)
 		ret = routeguard_check(g, o, err);
-	if (ret == -EBADMSG) {
-		verr_wrap(err, "%s", cand->url);
-		if (lease_delete(c, cand->url, &e) < 0)
-			note(c, true, "could not release the lease: %s", e.msg);
-	}
+	if (ret == -EBADMSG && lease_delete(c, cand->url, &e) < 0)
+		note(c, true, "could not release the lease: %s", e.msg);
 	routeguard_free(g);
 	return ret;
 }

@@ -309,14 +309,27 @@ static void dev_route(struct netlink_route *r, int ifindex, const struct cidr *d
 	r->type = RTN_UNICAST;
 }
 
+/* The main-table route for dst on ifindex, if l has one. */
+static const struct netlink_route *dev_route_of(const struct route_list *l, int ifindex,
+						 const struct cidr *dst)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (in_main(&l->v[i]) && l->v[i].ifindex == ifindex && cidr_equal(&l->v[i].dst, dst))
+			return &l->v[i];
+	return NULL;
+}
+
 /*
- * Exclusive: a route of the same key that is not ours stays as it is and
- * the add fails. One that is ours already (proto on ifindex: left by a run
- * that died before it recorded it) is taken as added, so that the caller
- * records it and its teardown removes it.
+ * Exclusive: a route of the same key that is not the tunnel's stays as it
+ * is and the add fails. The tunnel's own are fine: one of proto on ifindex
+ * (left by a run that died before it recorded it) is taken as added, and
+ * one of cjdns's route generator (which with an exception for a peer makes
+ * a prefix of every length) becomes ours, so that the caller records it,
+ * the health check finds it and teardown removes it.
  */
 int route_dev_add(int ifindex, const struct cidr *dst, int proto, struct verr *err)
 {
+	const struct netlink_route *have = NULL;
 	struct route_list l = { 0 };
 	struct netlink_route r;
 	char buf[CIDR_STRLEN];
@@ -326,9 +339,12 @@ int route_dev_add(int ifindex, const struct cidr *dst, int proto, struct verr *e
 	ret = netlink_route_add(&r, err);
 	if (ret != -EEXIST)
 		return ret;
-	if (route_list_load(dst->family, &l, NULL) == 0 &&
-	    route_list_dev_has(&l, ifindex, proto, dst))
+	if (route_list_load(dst->family, &l, NULL) == 0)
+		have = dev_route_of(&l, ifindex, dst);
+	if (have && have->protocol == proto)
 		ret = 0;
+	else if (have && have->protocol == CJDNS_RTPROT)
+		ret = netlink_route_replace(&r, err);
 	else
 		ret = verr_set(err, -EEXIST, "route %s is already in the main table and is not "
 			       "visp's: left alone", cidr_format(dst, true, buf, sizeof(buf)));

@@ -86,7 +86,8 @@ bool route_list_dev_has(const struct route_list *l, int ifindex, int proto, cons
 
 /*
  * A route of proto on the tun for dst (no gateway): add (never over a route
- * of the same key that is not proto's on ifindex: -EEXIST), delete.
+ * of the same key that is not the tunnel's, proto's or cjdns's on ifindex:
+ * -EEXIST), delete.
  */
 int route_dev_add(int ifindex, const struct cidr *dst, int proto, struct verr *err);
 int route_dev_delete(int ifindex, const struct cidr *dst, int proto, struct verr *err);
