@@ -142,26 +142,39 @@ static const char *kind_name(enum guard_kind k)
 	return "?";
 }
 
+/* The first entry of kind that r meets, and how; NULL when none. */
+static const struct guard_entry *first_conflict(const struct routeguard *g, const struct cidr *r,
+						enum guard_kind kind, const char **how)
+{
+	for (size_t i = 0; i < g->n; i++)
+		if (g->v[i].kind == kind && (*how = conflict(r, &g->v[i])))
+			return &g->v[i];
+	return NULL;
+}
+
 static int check_one(const struct routeguard *g, const struct cidr *r, bool halves,
 		     struct verr *err)
 {
 	char a[CIDR_STRLEN], b[CIDR_STRLEN];
+	const struct guard_entry *e = NULL;
+	const char *how = NULL;
 
-	for (size_t i = 0; i < g->n; i++) {
-		const struct guard_entry *e = &g->v[i];
-		const char *how = conflict(r, e);
-
-		/* The /1 pair of a default covers all by design: only an equal route stops it. */
-		if (!how || (halves && e->kind != GUARD_ROUTE))
-			continue;
-		return verr_set(err, -EBADMSG, "route %s%s of the lease %s %s %s: refused, "
-				"it would take the host's own traffic into the tunnel",
-				cidr_format(r, true, a, sizeof(a)), halves ? " (its default)" : "",
-				how, kind_name(e->kind),
-				cidr_format(&e->net, e->kind == GUARD_ONLINK ||
-					    e->kind == GUARD_ROUTE, b, sizeof(b)));
-	}
-	return 0;
+	/*
+	 * Kind by kind, so that the refusal names the most telling conflict.
+	 * The /1 pair of a default covers everything by design: only an equal
+	 * route of someone else's stops it.
+	 */
+	for (int k = halves ? GUARD_ROUTE : GUARD_ONLINK; !e && k <= GUARD_NEXTHOP; k++)
+		if (!halves || k == GUARD_ROUTE)
+			e = first_conflict(g, r, k, &how);
+	if (!e)
+		return 0;
+	return verr_set(err, -EBADMSG, "route %s%s of the lease %s %s %s: refused, it would take "
+			"the host's own traffic into the tunnel",
+			cidr_format(r, true, a, sizeof(a)), halves ? " (its default)" : "", how,
+			kind_name(e->kind),
+			cidr_format(&e->net, e->kind == GUARD_ONLINK || e->kind == GUARD_ROUTE, b,
+				    sizeof(b)));
 }
 
 int routeguard_check(const struct routeguard *g, const struct offer *o, struct verr *err)
