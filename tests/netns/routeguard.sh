@@ -208,6 +208,7 @@ accepted() {
 	as_before "$what"
 }
 
+step "cjdns: $(node_kind)"
 step "0.0.0.0/0 and ::/0 mean \"default\"; a covering route leaves the host's route alone"
 accepted "0.0.0.0/0 and ::/0" 'nc ip route show dev tun0 | grep -q "^0.0.0.0/1"' \
 	0.0.0.0/0 ::/0
