@@ -269,7 +269,6 @@ static int parse_routes(const struct jval *root, struct offer *o, struct verr *e
 {
 	const char *items[PROTO_MAX_ROUTES];
 	int cnt = json_get_strs(root, "routes", items, PROTO_MAX_ROUTES);
-
 	struct verr e = { 0 };
 
 	if (cnt < 0)

@@ -164,9 +164,10 @@ static int check_one(const struct routeguard *g, const struct cidr *r, bool halv
 	 * The /1 pair of a default covers everything by design: only an equal
 	 * route of someone else's stops it.
 	 */
-	for (int k = halves ? GUARD_ROUTE : GUARD_ONLINK; !e && k <= GUARD_NEXTHOP; k++)
-		if (!halves || k == GUARD_ROUTE)
-			e = first_conflict(g, r, k, &how);
+	if (halves)
+		e = first_conflict(g, r, GUARD_ROUTE, &how);
+	for (int k = GUARD_ONLINK; !halves && !e && k <= GUARD_NEXTHOP; k++)
+		e = first_conflict(g, r, k, &how);
 	if (!e)
 		return 0;
 	return verr_set(err, -EBADMSG, "route %s%s of the lease %s %s %s: refused, it would take "
