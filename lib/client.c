@@ -30,6 +30,7 @@
 #include "key.h"
 #include "netlink.h"
 #include "probe.h"
+#include "routeguard.h"
 
 #define STATE_MAX_BYTES (64 * 1024)
 #define STATE_MAX_DEPTH 8
@@ -1058,6 +1059,29 @@ static int check_offer(struct client *c, const struct candidate *cand, const str
 	return 0;
 }
 
+/*
+ * The offer's routes must leave the host's own alone (lib/routeguard.h).
+ * A refused lease is given back: it is of no use to us.
+ */
+static int guard_offer(struct client *c, const struct candidate *cand, const struct offer *o,
+		       const struct client_peer *peers, size_t npeers, struct verr *err)
+{
+	struct routeguard *g = NULL;
+	struct verr e = { 0 };
+	int ret = load_routes(c, err);
+
+	if (ret == 0)
+		ret = routeguard_new(&g, &c->routes[0], &c->routes[1], c->tun.ifindex, err);
+	for (size_t i = 0; ret == 0 && i < npeers; i++)
+		ret = routeguard_add_peer(g, &peers[i].addr, err);
+	if (ret == 0)
+		ret = routeguard_check(g, o, err);
+	if (ret == -EBADMSG && lease_delete(c, cand->url, &e) < 0)
+		note(c, true, "could not release the lease: %s", e.msg);
+	routeguard_free(g);
+	return ret;
+}
+
 static int add_ads(const struct httpc_resp *r, struct candidate *out, size_t max, size_t *n)
 {
 	struct tunnel_ad ads[MAX_ADS_PER_PEER];
@@ -1629,6 +1653,8 @@ static int attempt(struct client *c, const struct candidate *cand, const struct 
 	}
 	if (ret == 0)
 		ret = check_offer(c, cand, &o, err);
+	if (ret == 0)
+		ret = guard_offer(c, cand, &o, peers, npeers, err);
 	if (ret == 0)
 		ret = pin(c, peers, npeers, false, NULL, NULL, NULL, err);
 	if (ret == 0)

@@ -41,6 +41,9 @@ int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjd
 	gw->cj = cj;
 	gw->pid = -1;
 	gw->claims = -1;
+	ret = gateway_check_routes(cfg, err);
+	if (ret < 0)
+		goto out;
 	ret = pool_new(&gw->pool, cfg->ipv4_pool, cfg->ipv6_pool, cfg->max_leases, err);
 	if (ret < 0) {
 		verr_wrap(err, "%s", cfg->path ? cfg->path : "config");
@@ -129,10 +132,23 @@ static int node_info(struct gateway *gw, struct verr *err)
 
 static bool offers_default(const struct visp_config *cfg)
 {
+	struct cidr r;
+	bool dflt;
+
 	for (size_t i = 0; i < cfg->routes.n; i++)
-		if (!strcmp(cfg->routes.v[i], "default"))
+		if (proto_parse_route(cfg->routes.v[i], &r, &dflt, NULL) == 0 && dflt)
 			return true;
 	return cfg->routes.n == 0;	/* no routes configured: the internet */
+}
+
+int gateway_check_routes(const struct visp_config *cfg, struct verr *err)
+{
+	struct offer o;
+	int ret = proto_set_routes(&o, (const char *const *)cfg->routes.v, cfg->routes.n, err);
+
+	if (ret < 0)
+		verr_wrap(err, "%s: routes", cfg->path ? cfg->path : "config");
+	return ret;
 }
 
 /*
@@ -783,11 +799,9 @@ int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, st
 	o->ipv4 = l->ipv4;
 	o->ipv6 = l->ipv6;
 	o->expires = l->expires;
+	/* Checked when the gateway was opened: every route is one a client takes. */
+	proto_set_routes(o, (const char *const *)cfg->routes.v, cfg->routes.n, NULL);
 	o->default_route = offers_default(cfg);
-	for (size_t i = 0; i < cfg->routes.n && o->nroutes < PROTO_MAX_ROUTES; i++)
-		if (strcmp(cfg->routes.v[i], "default") &&
-		    cidr_parse_network(cfg->routes.v[i], &o->routes[o->nroutes], NULL) == 0)
-			o->nroutes++;
 	for (int fam = 0; fam < 2; fam++)
 		if (pool_gateway_addr(gw->pool, fam ? AF_INET6 : AF_INET,
 				      &o->gateways[o->ngateways]) == 0)

@@ -22,6 +22,12 @@ struct gateway;
 int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjdns *cj,
 		 struct verr *err);
 void gateway_close(struct gateway *gw);
+/*
+ * The config's routes, as every client would judge them (proto_parse_route):
+ * a bad one is an error, never dropped or offered. gateway_open and
+ * tunnel_open check them.
+ */
+int gateway_check_routes(const struct visp_config *cfg, struct verr *err);
 struct leasedb *gateway_db(struct gateway *gw);
 
 /*

@@ -568,7 +568,8 @@ int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct v
 		if (i < n) {
 			rt = route_obj(ops[i].route, ops[i].add);
 			if (!rt || (ops[i].add ? sym_rtnl_route_build_add_request(
-						 rt, NLM_F_CREATE | NLM_F_REPLACE, &msg)
+						 rt, NLM_F_CREATE | (ops[i].excl ? NLM_F_EXCL
+										 : NLM_F_REPLACE), &msg)
 					       : sym_rtnl_route_build_del_request(rt, 0, &msg)) < 0)
 				ret = verr_set(err, -ENOMEM, "out of memory");
 			if (rt)
@@ -618,6 +619,13 @@ out:
 int netlink_route_replace(const struct netlink_route *r, struct verr *err)
 {
 	struct netlink_route_op op = { .route = r, .add = true };
+
+	return netlink_routes_change(&op, 1, err);
+}
+
+int netlink_route_add(const struct netlink_route *r, struct verr *err)
+{
+	struct netlink_route_op op = { .route = r, .add = true, .excl = true };
 
 	return netlink_routes_change(&op, 1, err);
 }

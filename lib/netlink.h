@@ -72,6 +72,12 @@ int netlink_routes_by_proto(int family, int proto, netlink_route_cb cb, void *ar
 /* Add, or replace the route with the same key (dst, table, metric). */
 int netlink_route_replace(const struct netlink_route *r, struct verr *err);
 /*
+ * Add only (NLM_F_EXCL): -EEXIST when a route with the same key is there,
+ * whoever owns it. What the client installs goes this way, so that it can
+ * never overwrite a route of the host's.
+ */
+int netlink_route_add(const struct netlink_route *r, struct verr *err);
+/*
  * Delete the route matching dst, table, protocol and (when set) ifindex and
  * metric: a protocol in r keeps it from deleting anyone else's route. A route
  * that is not there is not an error.
@@ -79,13 +85,14 @@ int netlink_route_replace(const struct netlink_route *r, struct verr *err);
 int netlink_route_delete(const struct netlink_route *r, struct verr *err);
 /*
  * Many changes in a few system calls, in order: add means add-or-replace
- * (netlink_route_replace), else delete (netlink_route_delete, a route that
- * is not there being no error). Every change is tried; the first refused
- * one is reported.
+ * (netlink_route_replace), or add only with excl (netlink_route_add), else
+ * delete (netlink_route_delete, a route that is not there being no error).
+ * Every change is tried; the first refused one is reported.
  */
 struct netlink_route_op {
 	const struct netlink_route *route;
 	bool add;
+	bool excl;
 };
 int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct verr *err);
 /*

@@ -189,27 +189,93 @@ static int parse_addrs(const struct jval *root, const char *name, struct cidr *o
 	return 0;
 }
 
+/*
+ * Networks no lease route may lie in, whatever the client's host: its own
+ * machine (loopback, "this network"), link-local and multicast ranges,
+ * IPv4's reserved 240/4, and (checked apart, with any overlap) fc00::/8,
+ * which is cjdns's own and must never be routed into a tunnel over cjdns.
+ */
+static const struct {
+	int family;
+	uint8_t addr[16];
+	int prefix;
+} never[] = {
+	{ AF_INET, { 0 }, 8 }, { AF_INET, { 127 }, 8 }, { AF_INET, { 169, 254 }, 16 },
+	{ AF_INET, { 224 }, 4 }, { AF_INET, { 240 }, 4 },
+	{ AF_INET6, { 0 }, 128 }, { AF_INET6, { [15] = 1 }, 128 },
+	{ AF_INET6, { 0xfe, 0x80 }, 10 }, { AF_INET6, { 0xff }, 8 },
+};
+
+int proto_parse_route(const char *s, struct cidr *out, bool *dflt, struct verr *err)
+{
+	struct cidr cjdns = { .family = AF_INET6, .addr = { 0xfc }, .prefix = 8 };
+	char buf[CIDR_STRLEN], nbuf[CIDR_STRLEN];
+	struct verr e = { 0 };
+
+	*dflt = false;
+	memset(out, 0, sizeof(*out));
+	if (!strcmp(s, "default")) {
+		*dflt = true;
+		return 0;
+	}
+	if (cidr_parse_network(s, out, &e) < 0)
+		return verr_set(err, -EINVAL, "route %s", e.msg);
+	cidr_format(out, true, buf, sizeof(buf));
+	/* Spelled as a network, the default route is still "default": the /1 pair. */
+	if (out->prefix == 0) {
+		*dflt = true;
+		return 0;
+	}
+	if (cidr_overlap(out, &cjdns))
+		return verr_set(err, -EINVAL, "route %s overlaps fc00::/8, cjdns's own network", buf);
+	/* Shorter than fc00::/8 is too broad to mean anything but a default. */
+	if (out->family == AF_INET6 && out->prefix < 8)
+		return verr_set(err, -EINVAL, "route %s is too broad: say \"default\"", buf);
+	for (size_t i = 0; i < sizeof(never) / sizeof(never[0]); i++) {
+		struct cidr n = { .family = never[i].family, .prefix = never[i].prefix };
+
+		memcpy(n.addr, never[i].addr, sizeof(n.addr));
+		if (out->family == n.family && cidr_contains(&n, out))
+			return verr_set(err, -EINVAL, "route %s is in a reserved network (%s)", buf,
+					cidr_format(&n, true, nbuf, sizeof(nbuf)));
+	}
+	return 0;
+}
+
+int proto_set_routes(struct offer *o, const char *const *v, size_t n, struct verr *err)
+{
+	struct cidr r;
+	bool dflt;
+	int ret;
+
+	o->default_route = false;
+	o->nroutes = 0;
+	for (size_t i = 0; i < n; i++) {
+		ret = proto_parse_route(v[i], &r, &dflt, err);
+		if (ret < 0)
+			return ret;
+		if (dflt) {
+			o->default_route = true;
+			continue;
+		}
+		if (o->nroutes == PROTO_MAX_ROUTES)
+			return verr_set(err, -E2BIG, "more than %d routes", PROTO_MAX_ROUTES);
+		o->routes[o->nroutes++] = r;
+	}
+	return 0;
+}
+
 static int parse_routes(const struct jval *root, struct offer *o, struct verr *err)
 {
 	const char *items[PROTO_MAX_ROUTES];
 	int cnt = json_get_strs(root, "routes", items, PROTO_MAX_ROUTES);
+	struct verr e = { 0 };
 
 	if (cnt < 0)
 		return verr_set(err, -EBADMSG, "\"routes\" must be a list of at most %d routes",
 				PROTO_MAX_ROUTES);
-	for (int i = 0; i < cnt; i++) {
-		struct cidr *r = &o->routes[o->nroutes];
-
-		if (!strcmp(items[i], "default")) {
-			o->default_route = true;
-			continue;
-		}
-		if (cidr_parse_network(items[i], r, NULL) < 0 || cidr_is_cjdns(r) ||
-		    (r->family == AF_INET6 && r->prefix < 8 && r->prefix > 0))
-			return verr_set(err, -EBADMSG, "\"routes\" holds a bad route: %.64s",
-					items[i]);
-		o->nroutes++;
-	}
+	if (proto_set_routes(o, items, cnt, &e) < 0)
+		return verr_set(err, -EBADMSG, "\"routes\" holds a bad route: %s", e.msg);
 	return 0;
 }
 

@@ -23,7 +23,7 @@ struct offer {
 	char gateway_key[55];
 	bool has_ipv4, has_ipv6;
 	struct cidr ipv4, ipv6;		/* address with the pool's prefix length */
-	bool default_route;		/* "default" among the routes */
+	bool default_route;		/* "default" (or 0.0.0.0/0, ::/0) among the routes */
 	int nroutes;
 	struct cidr routes[PROTO_MAX_ROUTES];	/* the other routes */
 	int ngateways, nnameservers;
@@ -39,6 +39,21 @@ struct tunnel_ad {
 	bool ipv4, ipv6;
 	long long free;
 };
+
+/*
+ * One route as a gateway's config or an offer names it: "default",
+ * "0.0.0.0/0" and "::/0" set *dflt (they all mean the /1 pair a default
+ * lease gets); anything else must be a network that no client would take
+ * whatever its host: not fc00::/8 or broader than it, not in loopback,
+ * link-local, multicast or other reserved space. -EINVAL with the reason.
+ */
+int proto_parse_route(const char *s, struct cidr *out, bool *dflt, struct verr *err);
+/*
+ * A list of such routes into o->default_route and o->routes. The first bad
+ * one (or one too many) is an error: a gateway offers all of its routes or
+ * none, and a client takes an offer whole or not at all.
+ */
+int proto_set_routes(struct offer *o, const char *const *v, size_t n, struct verr *err);
 
 /* Gateway side. */
 char *proto_offer_json(const struct offer *o);

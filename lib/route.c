@@ -241,7 +241,11 @@ out:
 
 int route_pin_apply(const struct pin *plan, size_t n, int *changed, struct verr *err)
 {
-	/* A replace is a delete of the old pin and an add: two changes at most per pin. */
+	/*
+	 * A replace is a delete of the old pin and an add: two changes at most
+	 * per pin. Adds are exclusive: a route of someone else's that appeared
+	 * with the pin's key since the snapshot is an error, not overwritten.
+	 */
 	struct netlink_route_op *ops = calloc(2 * n + 1, sizeof(*ops));
 	size_t nops = 0;
 	int ret, count = 0;
@@ -252,9 +256,10 @@ int route_pin_apply(const struct pin *plan, size_t n, int *changed, struct verr 
 		const struct pin *p = &plan[i];
 
 		if (p->action == PIN_REPLACE)
-			ops[nops++] = (struct netlink_route_op){ &p->old, false };
+			ops[nops++] = (struct netlink_route_op){ &p->old, false, false };
 		if (p->action == PIN_REPLACE || p->action == PIN_ADD || p->action == PIN_REMOVE) {
-			ops[nops++] = (struct netlink_route_op){ &p->route, p->action != PIN_REMOVE };
+			ops[nops++] = (struct netlink_route_op){ &p->route, p->action != PIN_REMOVE,
+								  true };
 			count++;
 		}
 	}
@@ -304,12 +309,47 @@ static void dev_route(struct netlink_route *r, int ifindex, const struct cidr *d
 	r->type = RTN_UNICAST;
 }
 
+/* The main-table route for dst on ifindex, if l has one. */
+static const struct netlink_route *dev_route_of(const struct route_list *l, int ifindex,
+						 const struct cidr *dst)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (in_main(&l->v[i]) && l->v[i].ifindex == ifindex && cidr_equal(&l->v[i].dst, dst))
+			return &l->v[i];
+	return NULL;
+}
+
+/*
+ * Exclusive: a route of the same key that is not the tunnel's stays as it
+ * is and the add fails. The tunnel's own are fine: one of proto on ifindex
+ * (left by a run that died before it recorded it) is taken as added, and
+ * one of cjdns's route generator (which with an exception for a peer makes
+ * a prefix of every length) becomes ours, so that the caller records it,
+ * the health check finds it and teardown removes it.
+ */
 int route_dev_add(int ifindex, const struct cidr *dst, int proto, struct verr *err)
 {
+	const struct netlink_route *have = NULL;
+	struct route_list l = { 0 };
 	struct netlink_route r;
+	char buf[CIDR_STRLEN];
+	int ret;
 
 	dev_route(&r, ifindex, dst, proto);
-	return netlink_route_replace(&r, err);
+	ret = netlink_route_add(&r, err);
+	if (ret != -EEXIST)
+		return ret;
+	if (route_list_load(dst->family, &l, NULL) == 0)
+		have = dev_route_of(&l, ifindex, dst);
+	if (have && have->protocol == proto)
+		ret = 0;
+	else if (have && have->protocol == CJDNS_RTPROT)
+		ret = netlink_route_replace(&r, err);
+	else
+		ret = verr_set(err, -EEXIST, "route %s is already in the main table and is not "
+			       "visp's: left alone", cidr_format(dst, true, buf, sizeof(buf)));
+	route_list_free(&l);
+	return ret;
 }
 
 int route_dev_delete(int ifindex, const struct cidr *dst, int proto, struct verr *err)

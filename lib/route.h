@@ -84,7 +84,11 @@ int route_flush_dev(int ifindex, int proto, int *count, struct verr *err);
 /* Does l hold a main-table route of proto on ifindex (for dst; NULL: any)? */
 bool route_list_dev_has(const struct route_list *l, int ifindex, int proto, const struct cidr *dst);
 
-/* A route of proto on the tun for dst (no gateway): add, delete. */
+/*
+ * A route of proto on the tun for dst (no gateway): add (never over a route
+ * of the same key that is not the tunnel's, proto's or cjdns's on ifindex:
+ * -EEXIST), delete.
+ */
 int route_dev_add(int ifindex, const struct cidr *dst, int proto, struct verr *err);
 int route_dev_delete(int ifindex, const struct cidr *dst, int proto, struct verr *err);
 

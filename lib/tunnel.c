@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gateway.h"
 #include "iface.h"
 #include "kstate.h"
 #include "netlink.h"
@@ -222,6 +223,10 @@ int tunnel_open(struct tunnel **out, const struct visp_config *cfg, const char *
 			goto out;
 		t->nat6 = cidr_is_ula(&t->pool6);
 	}
+	/* Routes no client would take: say so now, not to every client later. */
+	ret = gateway_check_routes(cfg, err);
+	if (ret < 0)
+		goto out;
 	ret = iface_find_tun(cfg, node_ip6, &t->tun, err);
 	if (ret < 0)
 		goto out;

@@ -187,6 +187,13 @@ config "$tmp/bad.conf" '"ipv4_pool": "203.0.113.0/25"'
 expect_fail 2 "overlaps 203.0.113.2/24 on g1" "$tmp/bad.conf" tunnel up
 config "$tmp/bad.conf" '"ipv6_pool": "fc00:1::/64"'
 expect_fail 2 "inside cjdns" "$tmp/bad.conf" tunnel up
+# Routes every client would refuse are the operator's error, not silently dropped or offered.
+config "$tmp/bad.conf" '"ipv4_pool": "172.23.23.0/24"' '"routes": ["default", "1.2.3.4/40"]'
+expect_fail 2 "routes: route '1.2.3.4/40' has a bad prefix length" "$tmp/bad.conf" tunnel up
+config "$tmp/bad.conf" '"ipv4_pool": "172.23.23.0/24"' '"routes": ["fc00::/8"]'
+expect_fail 2 "route fc00::/8 overlaps fc00::/8" "$tmp/bad.conf" tunnel up
+config "$tmp/bad.conf" '"ipv4_pool": "172.23.23.0/24"' '"routes": ["127.0.0.0/8"]'
+expect_fail 2 "route 127.0.0.0/8 is in a reserved network" "$tmp/bad.conf" tunnel up
 config "$tmp/bad.conf" '"ipv4_pool": "172.23.23.0/24"' '"tun": "nosuch0"'
 expect_fail 1 "tun device 'nosuch0'" "$tmp/bad.conf" tunnel up
 expect_fail 3 "cannot get the node's address from cjdns" "$tmp/gw.conf" --cjdns 127.0.0.1:9 tunnel up
