@@ -126,17 +126,53 @@ static size_t utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
+int json_check_depth(const char *text, size_t len, int max_depth, struct verr *err)
+{
+	bool in_str = false, esc = false;
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+			continue;
+		}
+		if (c == '"') {
+			in_str = true;
+		} else if (c == '/' && i + 1 < len && text[i + 1] == '/') {
+			const char *nl = memchr(text + i, '\n', len - i);
+
+			i = nl ? (size_t)(nl - text) : len;
+		} else if (c == '/' && i + 1 < len && text[i + 1] == '*') {
+			const char *end = memmem(text + i + 2, len - i - 2, "*/", 2);
+
+			i = end ? (size_t)(end - text) + 1 : len;
+		} else if ((c == '{' || c == '[') && ++depth > max_depth) {
+			return verr_set(err, -EINVAL, "JSON nested deeper than %d (at byte %zu)",
+					max_depth, i);
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
 /*
  * What yajl_tree would take but JSON (RFC 8259) or visp must not, looked
  * for before yajl sees the text: nesting deeper than max_depth (yajl has no
- * limit of its own), comments (yajl_tree always allows them), bytes that are
+ * limit of its own: json_check_depth), comments (yajl_tree always allows them), bytes that are
  * not UTF-8, and "\u0000", which yajl_tree turns into a NUL that silently
  * cuts the C string short ("KEY.k\u0000junk" would read as KEY.k).
  */
 static int check_text(const char *text, size_t len, int max_depth, struct verr *err)
 {
 	bool in_str = false, esc = false;
-	int depth = 0;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = text[i];
@@ -161,14 +197,11 @@ static int check_text(const char *text, size_t len, int max_depth, struct verr *
 		}
 		if (c == '"')
 			in_str = true;
-		else if ((c == '{' || c == '[') && ++depth > max_depth)
-			return verr_set(err, -EINVAL, "JSON nested deeper than %d", max_depth);
-		else if (c == '}' || c == ']')
-			depth--;
 		else if (c == '/')
 			return verr_set(err, -EINVAL, "comments are not JSON");
 	}
-	return 0;
+	/* No comments: the depth is counted the same way as in a config. */
+	return json_check_depth(text, len, max_depth, err);
 }
 
 static int cmp_str(const void *a, const void *b)
