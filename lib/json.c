@@ -126,6 +126,22 @@ static size_t utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
+/* Is c part of a string (its quotes included)? Steps the string state. */
+static bool string_step(char c, bool *in_str, bool *esc)
+{
+	if (!*in_str) {
+		*in_str = c == '"';
+		return *in_str;
+	}
+	if (*esc)
+		*esc = false;
+	else if (c == '\\')
+		*esc = true;
+	else if (c == '"')
+		*in_str = false;
+	return true;
+}
+
 int json_check_depth(const char *text, size_t len, int max_depth, struct verr *err)
 {
 	bool in_str = false, esc = false;
@@ -134,18 +150,9 @@ int json_check_depth(const char *text, size_t len, int max_depth, struct verr *e
 	for (size_t i = 0; i < len; i++) {
 		char c = text[i];
 
-		if (in_str) {
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
+		if (string_step(c, &in_str, &esc))
 			continue;
-		}
-		if (c == '"') {
-			in_str = true;
-		} else if (c == '/' && i + 1 < len && text[i + 1] == '/') {
+		if (c == '/' && i + 1 < len && text[i + 1] == '/') {
 			const char *nl = memchr(text + i, '\n', len - i);
 
 			i = nl ? (size_t)(nl - text) : len;
@@ -184,20 +191,11 @@ static int check_text(const char *text, size_t len, int max_depth, struct verr *
 			i += n - 1;
 			continue;
 		}
-		if (in_str) {
-			if (esc && c == 'u' && len - i > 4 && !memcmp(text + i + 1, "0000", 4))
-				return verr_set(err, -EINVAL, "\\u0000 in a JSON string");
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
+		if (in_str && esc && c == 'u' && len - i > 4 && !memcmp(text + i + 1, "0000", 4))
+			return verr_set(err, -EINVAL, "\\u0000 in a JSON string");
+		if (string_step(c, &in_str, &esc))
 			continue;
-		}
-		if (c == '"')
-			in_str = true;
-		else if (c == '/')
+		if (c == '/')
 			return verr_set(err, -EINVAL, "comments are not JSON");
 	}
 	/* No comments: the depth is counted the same way as in a config. */
