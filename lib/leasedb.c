@@ -1790,6 +1790,9 @@ static int open_store(struct leasedb **out, const char *state_dir, bool ro, stru
 		verr_set(err, ret, "out of memory");
 		goto out;
 	}
+	/* Read-only when asked, unless there is no store yet to read. */
+	if (ro && access(state_dir, F_OK) < 0 && errno == ENOENT)
+		ro = false;
 	if (!ro && mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
 		ret = -errno;
 		verr_set(err, ret, "cannot create state directory '%s': %s", state_dir,
@@ -1804,7 +1807,6 @@ static int open_store(struct leasedb **out, const char *state_dir, bool ro, stru
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	/* Read-only when asked, unless there is no store yet to read. */
 	if (ro && lstat(db->path, &st) < 0 && errno == ENOENT)
 		ro = false;
 	fd = open(db->path, (ro ? O_RDONLY : O_RDWR | O_CREAT) | O_NOFOLLOW | O_CLOEXEC, 0600);
