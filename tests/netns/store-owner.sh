@@ -68,6 +68,7 @@ chmod 0755 "$tmp"
 ip netns add "$ns"
 n ip link set lo up
 node_start gw "$ns" --password "$PW" --no-tun
+echo "cjdns: $(node_kind gw)"
 
 # conf FILE STATE_DIR: a gateway config readable by the owner.
 conf() {
