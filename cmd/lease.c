@@ -15,7 +15,11 @@
 /* A silent or slow lease client is cut off after this long. */
 #define SERVE_TIMEOUT_MS 5000
 
-/* Open the store (and cjdns when with_cjdns); messages already reported. */
+/*
+ * Open the store (and cjdns when with_cjdns); messages already reported.
+ * Without cjdns (list, show) the command only reads: the store is opened
+ * read-only, so it works on a read-only file system and writes nothing.
+ */
 static int open_gateway(struct gateway **gw, struct cjdns **cj, bool with_cjdns)
 {
 	struct verr err = { 0 };
@@ -24,7 +28,8 @@ static int open_gateway(struct gateway **gw, struct cjdns **cj, bool with_cjdns)
 	if (with_cjdns)
 		ret = open_cjdns(cj, &err);
 	if (ret == 0)
-		ret = gateway_open(gw, ctx.cfg, with_cjdns ? *cj : NULL, &err);
+		ret = with_cjdns ? gateway_open(gw, ctx.cfg, *cj, &err)
+				 : gateway_open_ro(gw, ctx.cfg, &err);
 	return ret < 0 ? report(&err) : 0;
 }
 

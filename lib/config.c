@@ -17,8 +17,11 @@
 #include <yajl/yajl_tree.h>
 
 #include "config.h"
+#include "json.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
+/* Deeper than any config, .cjdnsadmin or cjdroute.conf; yajl has no limit of its own. */
+#define CONFIG_MAX_DEPTH 32
 
 enum ctype { C_STR, C_INT, C_BOOL, C_LIST };
 
@@ -265,6 +268,8 @@ static int set_cjdns_block(struct visp_config *cfg, yajl_val obj, const struct w
 			cfg->cjdns_password = NULL;
 			set_str(&cfg->cjdns_password, YAJL_GET_STRING(v));
 		} else {
+			if (YAJL_GET_STRING(v)[0] != '/')
+				return bad_key(w, err, name, "must be an absolute path");
 			config_wipe_free(cfg->cjdns_password);
 			cfg->cjdns_password = NULL;
 			ret = config_read_password(YAJL_GET_STRING(v), &cfg->cjdns_password, err);
@@ -278,6 +283,18 @@ static int set_cjdns_block(struct visp_config *cfg, yajl_val obj, const struct w
 
 static int check_values(struct visp_config *cfg, const struct where *w, struct verr *err)
 {
+	/*
+	 * Paths must not depend on the caller's working directory: under sudo
+	 * a relative one would name a file of the user's choosing.
+	 */
+	const struct { const char *key, *val; } paths[] = {
+		{ "state_dir", cfg->state_dir }, { "run_dir", cfg->run_dir },
+		{ "cjdroute_conf", cfg->cjdroute_conf }, { "allowlist", cfg->allowlist },
+	};
+
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
+		if (paths[i].val && paths[i].val[0] != '/')
+			return bad_key(w, err, paths[i].key, "must be an absolute path");
 	if (strcmp(cfg->policy, "open") && strcmp(cfg->policy, "allowlist"))
 		return bad_key(w, err, "policy", "must be \"open\" or \"allowlist\"");
 	if (!strcmp(cfg->policy, "allowlist") && !cfg->allowlist)
@@ -299,6 +316,10 @@ int config_parse(struct visp_config *cfg, const char *text, size_t len, const ch
 	if (memchr(text, '\0', len)) {
 		verr_set(err, -EINVAL, "%s:%u: NUL byte in config", name,
 			 line_of(text, len, (const char *)memchr(text, '\0', len) - text));
+		goto out;
+	}
+	if (json_check_depth(text, len, CONFIG_MAX_DEPTH, err) < 0) {
+		verr_wrap(err, "%s", name);
 		goto out;
 	}
 	copy = strndup(text, len);
@@ -460,6 +481,12 @@ static int load_json(const char *path, bool require_root_owned, yajl_val *out, s
 	ret = read_file(path, require_root_owned, &text, &len, err);
 	if (ret < 0)
 		return ret;
+	ret = json_check_depth(text, len, CONFIG_MAX_DEPTH, err);
+	if (ret < 0) {
+		verr_wrap(err, "%s", path);
+		free(text);
+		return ret;
+	}
 	*out = yajl_tree_parse(text, ebuf, sizeof(ebuf));
 	if (!*out || !YAJL_IS_OBJECT(*out)) {
 		ebuf[strcspn(ebuf, "\n")] = '\0';
@@ -472,7 +499,7 @@ static int load_json(const char *path, bool require_root_owned, yajl_val *out, s
 	return ret;
 }
 
-static const char *json_str(yajl_val obj, const char *key)
+static const char *tree_str(yajl_val obj, const char *key)
 {
 	const char *path[] = { key, NULL };
 	yajl_val v = yajl_tree_get(obj, path, yajl_t_string);
@@ -494,16 +521,16 @@ static int from_cjdnsadmin(struct visp_config *cfg, bool root_owned, struct verr
 	ret = load_json(file, root_owned, &root, err);
 	if (ret < 0)
 		return ret;
-	if (json_str(root, "addr"))
-		set_str(&cfg->cjdns_host, json_str(root, "addr"));
+	if (tree_str(root, "addr"))
+		set_str(&cfg->cjdns_host, tree_str(root, "addr"));
 	port = yajl_tree_get(root, path, yajl_t_number);
 	if (port && YAJL_IS_INTEGER(port) && YAJL_GET_INTEGER(port) > 0 &&
 	    YAJL_GET_INTEGER(port) < 65536)
 		cfg->cjdns_port = (int)YAJL_GET_INTEGER(port);
-	if (json_str(root, "password"))
-		set_str(&cfg->cjdns_password, json_str(root, "password"));
-	if (json_str(root, "config"))
-		set_str(&cfg->cjdroute_conf, json_str(root, "config"));
+	if (tree_str(root, "password"))
+		set_str(&cfg->cjdns_password, tree_str(root, "password"));
+	if (tree_str(root, "config"))
+		set_str(&cfg->cjdroute_conf, tree_str(root, "config"));
 	set_str(&cfg->cjdns_source, file);
 	yajl_tree_free(root);
 	return 0;

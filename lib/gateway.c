@@ -29,8 +29,8 @@ struct gateway {
 	int claims;		/* <state_dir>/grants.lock (see claim); -1 until needed */
 };
 
-int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjdns *cj,
-		 struct verr *err)
+static int open_gw(struct gateway **out, const struct visp_config *cfg, struct cjdns *cj,
+		   bool ro, struct verr *err)
 {
 	struct gateway *gw = calloc(1, sizeof(*gw));
 	int ret;
@@ -49,7 +49,7 @@ int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjd
 		verr_wrap(err, "%s", cfg->path ? cfg->path : "config");
 		goto out;
 	}
-	ret = leasedb_open(&gw->db, cfg->state_dir, err);
+	ret = (ro ? leasedb_open_ro : leasedb_open)(&gw->db, cfg->state_dir, err);
 	if (ret < 0)
 		goto out;
 	*out = gw;
@@ -57,6 +57,17 @@ int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjd
 out:
 	gateway_close(gw);
 	return ret;
+}
+
+int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjdns *cj,
+		 struct verr *err)
+{
+	return open_gw(out, cfg, cj, false, err);
+}
+
+int gateway_open_ro(struct gateway **out, const struct visp_config *cfg, struct verr *err)
+{
+	return open_gw(out, cfg, NULL, true, err);
 }
 
 void gateway_close(struct gateway *gw)
@@ -278,14 +289,15 @@ static off_t claim_offset(const char *key)
 
 static int claims_open(struct gateway *gw, struct verr *err)
 {
-	char path[PATH_MAX];
+	int fd;
 
 	if (gw->claims >= 0)
 		return 0;
-	snprintf(path, sizeof(path), "%s/grants.lock", gw->cfg->state_dir);
-	gw->claims = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (gw->claims < 0)
-		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+	/* No link followed, owned by the state directory's owner (leasedb.h). */
+	fd = leasedb_state_open(gw->db, "grants.lock", err);
+	if (fd < 0)
+		return fd;
+	gw->claims = fd;
 	return 0;
 }
 
@@ -681,9 +693,10 @@ static int sync_lock(struct gateway *gw, int *fd, struct verr *err)
 	char path[PATH_MAX];
 
 	snprintf(path, sizeof(path), "%s/sync.lock", gw->cfg->state_dir);
-	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* No link followed, owned by the state directory's owner (leasedb.h). */
+	*fd = leasedb_state_open(gw->db, "sync.lock", err);
 	if (*fd < 0)
-		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+		return *fd;
 	for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB) < 0; waited += 20) {
 		if (errno != EWOULDBLOCK && errno != EINTR)
 			return verr_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));

@@ -21,6 +21,8 @@ struct gateway;
 /* cj may be NULL for store-only work (list, show); it is borrowed. */
 int gateway_open(struct gateway **out, const struct visp_config *cfg, struct cjdns *cj,
 		 struct verr *err);
+/* Store-only and read-only (list, show): see leasedb_open_ro. */
+int gateway_open_ro(struct gateway **out, const struct visp_config *cfg, struct verr *err);
 void gateway_close(struct gateway *gw);
 /*
  * The config's routes, as every client would judge them (proto_parse_route):

@@ -84,6 +84,13 @@ static CURL *make_easy(const char *method, const char *url, const char *json_bod
 	sym_curl_easy_setopt(c, CURLOPT_WRITEDATA, sink);
 	sym_curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
 	sym_curl_easy_setopt(c, CURLOPT_USERAGENT, "visp/" VISP_VERSION);
+	/*
+	 * Never a proxy, whatever http_proxy, HTTPS_PROXY or ALL_PROXY say: the
+	 * gateway knows us by the fc00::/8 address we send from, and a proxy
+	 * would see our key and could answer in the gateway's name.
+	 */
+	sym_curl_easy_setopt(c, CURLOPT_PROXY, "");
+	sym_curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
 	/* The gateway knows us by our source address: send from the fc address. */
 	if (source) {
 		snprintf(iface, sizeof(iface), "host!%s", source);

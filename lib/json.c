@@ -126,17 +126,60 @@ static size_t utf8_len(const unsigned char *s, size_t len)
 	return n;
 }
 
+/* Is c part of a string (its quotes included)? Steps the string state. */
+static bool string_step(char c, bool *in_str, bool *esc)
+{
+	if (!*in_str) {
+		*in_str = c == '"';
+		return *in_str;
+	}
+	if (*esc)
+		*esc = false;
+	else if (c == '\\')
+		*esc = true;
+	else if (c == '"')
+		*in_str = false;
+	return true;
+}
+
+int json_check_depth(const char *text, size_t len, int max_depth, struct verr *err)
+{
+	bool in_str = false, esc = false;
+	int depth = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (string_step(c, &in_str, &esc))
+			continue;
+		if (c == '/' && i + 1 < len && text[i + 1] == '/') {
+			const char *nl = memchr(text + i, '\n', len - i);
+
+			i = nl ? (size_t)(nl - text) : len;
+		} else if (c == '/' && i + 1 < len && text[i + 1] == '*') {
+			const char *end = memmem(text + i + 2, len - i - 2, "*/", 2);
+
+			i = end ? (size_t)(end - text) + 1 : len;
+		} else if ((c == '{' || c == '[') && ++depth > max_depth) {
+			return verr_set(err, -EINVAL, "JSON nested deeper than %d (at byte %zu)",
+					max_depth, i);
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return 0;
+}
+
 /*
  * What yajl_tree would take but JSON (RFC 8259) or visp must not, looked
  * for before yajl sees the text: nesting deeper than max_depth (yajl has no
- * limit of its own), comments (yajl_tree always allows them), bytes that are
+ * limit of its own: json_check_depth), comments (yajl_tree always allows them), bytes that are
  * not UTF-8, and "\u0000", which yajl_tree turns into a NUL that silently
  * cuts the C string short ("KEY.k\u0000junk" would read as KEY.k).
  */
 static int check_text(const char *text, size_t len, int max_depth, struct verr *err)
 {
 	bool in_str = false, esc = false;
-	int depth = 0;
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = text[i];
@@ -148,27 +191,15 @@ static int check_text(const char *text, size_t len, int max_depth, struct verr *
 			i += n - 1;
 			continue;
 		}
-		if (in_str) {
-			if (esc && c == 'u' && len - i > 4 && !memcmp(text + i + 1, "0000", 4))
-				return verr_set(err, -EINVAL, "\\u0000 in a JSON string");
-			if (esc)
-				esc = false;
-			else if (c == '\\')
-				esc = true;
-			else if (c == '"')
-				in_str = false;
+		if (in_str && esc && c == 'u' && len - i > 4 && !memcmp(text + i + 1, "0000", 4))
+			return verr_set(err, -EINVAL, "\\u0000 in a JSON string");
+		if (string_step(c, &in_str, &esc))
 			continue;
-		}
-		if (c == '"')
-			in_str = true;
-		else if ((c == '{' || c == '[') && ++depth > max_depth)
-			return verr_set(err, -EINVAL, "JSON nested deeper than %d", max_depth);
-		else if (c == '}' || c == ']')
-			depth--;
-		else if (c == '/')
+		if (c == '/')
 			return verr_set(err, -EINVAL, "comments are not JSON");
 	}
-	return 0;
+	/* No comments: the depth is counted the same way as in a config. */
+	return json_check_depth(text, len, max_depth, err);
 }
 
 static int cmp_str(const void *a, const void *b)

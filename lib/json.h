@@ -49,6 +49,13 @@ int json_array_len(const struct jval *arr);
 const struct jval *json_array_at(const struct jval *arr, int i);
 int json_parse_array(const char *text, size_t len, size_t max_bytes, int max_depth,
 		     struct jval **out, struct verr *err);
+/*
+ * Is text nested at most max_depth deep? For JSON with comments (configs,
+ * cjdroute.conf) that is parsed with yajl_tree directly: yajl has no depth
+ * limit, and yajl_tree_free recurses, so deep nesting crashes it. Brackets
+ * and quotes inside strings and comments do not count. -EINVAL when deeper.
+ */
+int json_check_depth(const char *text, size_t len, int max_depth, struct verr *err);
 /* Any member (object, array, ...): NULL when absent. */
 const struct jval *json_get(const struct jval *obj, const char *key);
 bool json_is_null(const struct jval *v);

@@ -156,6 +156,9 @@ static const char *const sql[S_NSTMT] = {
 struct leasedb {
 	sqlite3 *db;
 	char *path;
+	char *dir;		/* the state directory, symlinks resolved */
+	uid_t uid;		/* its owner: what root creates there is theirs */
+	gid_t gid;
 	sqlite3_stmt *st[S_NSTMT];
 	int lockfd;		/* the writers' queue (see begin); -1 when none could be opened */
 	bool group;		/* inside leasedb_group_begin: changes are savepoints */
@@ -1669,23 +1672,135 @@ out:
 }
 
 /*
- * The writers' queue (see begin). Without write access to the state
- * directory nothing can be written anyway: readers need no lock.
+ * The state directory belongs to the unprivileged user that runs lease
+ * serve (the units give it to "visp"), who can put anything in it: a link
+ * to /etc/shadow named leases.db would make root create or write there. So
+ * every open in it is O_NOFOLLOW (SQLite opens its -wal and -shm with
+ * O_NOFOLLOW too), a file with other hard links (possible where
+ * protected_hardlinks is off) is refused, and a directory that others can
+ * write is refused outright, sticky or not: anyone could plant those links.
+ * Files root creates there are given to the directory's owner (fchown on the
+ * open descriptor, never by name), else the owner's own lease serve could
+ * not open them; SQLite gives its -wal and -shm the owner of leases.db.
  */
-static int open_lock(const char *state_dir)
+static int check_state_dir(struct leasedb *db, const char *state_dir, struct verr *err)
+{
+	struct stat st;
+
+	if (stat(state_dir, &st) < 0)
+		return verr_set(err, -errno, "state directory '%s': %s", state_dir,
+				strerror(errno));
+	if (!S_ISDIR(st.st_mode))
+		return verr_set(err, -ENOTDIR, "state directory '%s' is not a directory",
+				state_dir);
+	if (st.st_mode & S_IWOTH)
+		return verr_set(err, -EPERM, "state directory '%s' is writable by others "
+				"(mode %04o): anyone could put links there for visp to follow; "
+				"make it 0700 or 0750", state_dir, (unsigned)(st.st_mode & 07777));
+	db->uid = st.st_uid;
+	db->gid = st.st_gid;
+	/*
+	 * Resolved once, by root's choice of path: SQLITE_OPEN_NOFOLLOW refuses
+	 * a link anywhere in the path, and only the names inside are suspect.
+	 */
+	db->dir = realpath(state_dir, NULL);
+	if (!db->dir)
+		return verr_set(err, -errno, "state directory '%s': %s", state_dir,
+				strerror(errno));
+	return 0;
+}
+
+/* fd was opened in the state directory: refuse what is not a plain file of ours, adopt it. */
+static int adopt(const struct leasedb *db, int fd, const char *path, bool write,
+		 struct verr *err)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return verr_set(err, -EINVAL, "'%s' is not a regular file", path);
+	if (st.st_nlink != 1)
+		return verr_set(err, -EPERM, "'%s' has %lu hard links: refusing a file that "
+				"may be another's", path, (unsigned long)st.st_nlink);
+	if (write && geteuid() == 0 && (st.st_uid != db->uid || st.st_gid != db->gid) &&
+	    fchown(fd, db->uid, db->gid) < 0)
+		return verr_set(err, -errno, "cannot give '%s' to the state directory's owner: "
+				"%s", path, strerror(errno));
+	return 0;
+}
+
+/* O_NOFOLLOW's ELOOP, said plainly; other errors as they are. */
+static int state_open_error(const char *path, struct verr *err)
+{
+	if (errno == ELOOP)
+		return verr_set(err, -ELOOP, "'%s' is a symbolic link: visp never follows links "
+				"in the state directory", path);
+	return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+}
+
+int leasedb_state_open(const struct leasedb *db, const char *name, struct verr *err)
+{
+	char path[PATH_MAX];
+	int fd, ret;
+
+	if (snprintf(path, sizeof(path), "%s/%s", db->dir, name) >= (int)sizeof(path))
+		return verr_set(err, -ENAMETOOLONG, "%s/%s: %s", db->dir, name,
+				strerror(ENAMETOOLONG));
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return state_open_error(path, err);
+	ret = adopt(db, fd, path, true, err);
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
+ * SQLite opens leases.db-wal and -shm itself (O_NOFOLLOW, but O_RDWR on
+ * whatever is there): refuse a link or a hard-linked file in their place
+ * before it does, with a message that says so.
+ */
+static int check_sqlite_files(const struct leasedb *db, struct verr *err)
+{
+	static const char *const ext[] = { "-wal", "-shm" };
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof(ext) / sizeof(ext[0]); i++) {
+		snprintf(path, sizeof(path), "%s%s", db->path, ext[i]);
+		if (lstat(path, &st) < 0)
+			continue;
+		if (S_ISLNK(st.st_mode))
+			return verr_set(err, -ELOOP, "'%s' is a symbolic link: visp never follows "
+					"links in the state directory", path);
+		if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
+			return verr_set(err, -EPERM, "'%s' is not a plain file of its own", path);
+	}
+	return 0;
+}
+
+/*
+ * The writers' queue (see begin). Without write access to the state
+ * directory nothing can be written anyway: readers need no lock. A link in
+ * its place is an error, not a reason to go without.
+ */
+static int open_lock(struct leasedb *db, struct verr *err)
 {
 	char path[PATH_MAX];
 	int fd;
 
-	if (snprintf(path, sizeof(path), "%s/%s", state_dir, LEASEDB_LOCK) >= (int)sizeof(path))
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0)
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	return fd;
+	fd = leasedb_state_open(db, LEASEDB_LOCK, err);
+	if (fd >= 0 || fd == -ELOOP || fd == -EPERM || fd == -EINVAL)
+		return fd;
+	snprintf(path, sizeof(path), "%s/%s", db->dir, LEASEDB_LOCK);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 && errno == ELOOP)
+		return state_open_error(path, err);
+	return fd < 0 ? -EACCES : fd;
 }
 
-int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
+static int open_store(struct leasedb **out, const char *state_dir, bool ro, struct verr *err)
 {
 	struct leasedb *db = NULL;
 	struct stat st;
@@ -1713,29 +1828,40 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	db = calloc(1, sizeof(*db));
 	if (db)
 		db->lockfd = -1;
-	if (!db || asprintf(&db->path, "%s/%s", state_dir, LEASEDB_FILE) < 0) {
-		if (db)
-			db->path = NULL;
+	if (!db) {
 		verr_set(err, ret, "out of memory");
 		goto out;
 	}
-	if (mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
+	/* Read-only when asked, unless there is no store yet to read. */
+	if (ro && access(state_dir, F_OK) < 0 && errno == ENOENT)
+		ro = false;
+	if (!ro && mkdir(state_dir, 0700) < 0 && errno != EEXIST) {
 		ret = -errno;
 		verr_set(err, ret, "cannot create state directory '%s': %s", state_dir,
 			 strerror(errno));
 		goto out;
 	}
-	fd = open(db->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	ret = check_state_dir(db, state_dir, err);
+	if (ret < 0)
+		goto out;
+	if (asprintf(&db->path, "%s/%s", db->dir, LEASEDB_FILE) < 0) {
+		db->path = NULL;
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (ro && lstat(db->path, &st) < 0 && errno == ENOENT)
+		ro = false;
+	fd = open(db->path, (ro ? O_RDONLY : O_RDWR | O_CREAT) | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
-		ret = -errno;
-		verr_set(err, ret, "cannot open lease store '%s': %s", db->path, strerror(errno));
+		ret = state_open_error(db->path, err);
 		goto out;
 	}
-	ret = -EINVAL;
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		verr_set(err, ret, "lease store '%s' is not a regular file", db->path);
+	ret = adopt(db, fd, db->path, !ro, err);
+	if (ret < 0)
 		goto out;
-	}
+	ret = check_sqlite_files(db, err);
+	if (ret < 0)
+		goto out;
 	/*
 	 * Closed before SQLite opens the file: closing any descriptor of a file
 	 * drops all of the process's POSIX locks on it, SQLite's included, and
@@ -1743,8 +1869,15 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	 */
 	close(fd);
 	fd = -1;
-	db->lockfd = open_lock(state_dir);
-	rc = sym_sqlite3_open_v2(db->path, &db->db, SQLITE_OPEN_READWRITE, NULL);
+	if (!ro) {
+		ret = open_lock(db, err);
+		if (ret < 0 && ret != -EACCES)
+			goto out;
+		db->lockfd = ret < 0 ? -1 : ret;
+	}
+	rc = sym_sqlite3_open_v2(db->path, &db->db,
+				 (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) |
+				 SQLITE_OPEN_NOFOLLOW, NULL);
 	if (rc != SQLITE_OK) {
 		ret = sqlerr(db, rc, err);
 		goto out;
@@ -1752,7 +1885,8 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 	sym_sqlite3_extended_result_codes(db->db, 1);
 	sym_sqlite3_busy_timeout(db->db, LEASEDB_BUSY_MS);
 	keep_wal(db);
-	ret = set_wal(db, err);
+	/* A reader takes the store as it is: writers made it WAL. */
+	ret = ro ? 0 : set_wal(db, err);
 	if (ret < 0)
 		goto out;
 	/*
@@ -1778,6 +1912,16 @@ out:
 	return ret;
 }
 
+int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
+{
+	return open_store(out, state_dir, false, err);
+}
+
+int leasedb_open_ro(struct leasedb **out, const char *state_dir, struct verr *err)
+{
+	return open_store(out, state_dir, true, err);
+}
+
 void leasedb_close(struct leasedb *db)
 {
 	if (!db)
@@ -1788,6 +1932,7 @@ void leasedb_close(struct leasedb *db)
 	if (db->lockfd >= 0)
 		close(db->lockfd);
 	free(db->path);
+	free(db->dir);
 	free(db);
 }
 

@@ -61,6 +61,21 @@ static inline bool lease_is_current(const struct lease *l, int64_t now)
  * handle across fork(): open one in each process.
  */
 int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err);
+/*
+ * The same, read-only, for commands that only read (lease list, show): they
+ * then work on a read-only file system and write nothing. A store that does
+ * not exist yet is created as by leasedb_open. Needs the -shm file that
+ * writers keep (SQLite's WAL index); the schema must be up to date.
+ */
+int leasedb_open_ro(struct leasedb **out, const char *state_dir, struct verr *err);
+/*
+ * The state directory is shared with the unprivileged user that runs lease
+ * serve, so root never follows a link in it (-ELOOP), refuses a directory
+ * that others can write (-EPERM) and files with other hard links, and gives
+ * what it creates there to the directory's owner. leasedb_state_open opens
+ * (creating, 0600) another file there under those rules: a lock file.
+ */
+int leasedb_state_open(const struct leasedb *db, const char *name, struct verr *err);
 void leasedb_close(struct leasedb *db);
 const char *leasedb_path(const struct leasedb *db);
 

@@ -90,6 +90,22 @@ int nft_gateway_text(const struct nft_gateway *gw, char **out, struct verr *err)
 	 * Forwarding: the pools out to the uplink, replies back, nothing else
 	 * between the two (no spoofed sources out, no new connections in).
 	 */
+	/*
+	 * The lease endpoint answers whoever's source address is a key's
+	 * fc00::/8 address, trusting that cjdns carries the reply back to that
+	 * key: true only for requests that came in through the tun. Any other
+	 * interface (the uplink, a LAN) could bring a forged fc00::/8 source.
+	 * Loopback stays open: only this host sends there, from its own
+	 * addresses (local checks, a web server in front of a CGI).
+	 */
+	if (gw->listen_port > 0 && gw->listen_port < 65536) {
+		fprintf(f, "\tchain gw_input {\n"
+			   "\t\ttype filter hook input priority filter; policy accept;\n");
+		fprintf(f, "\t\tiifname \"%s\" tcp dport %d accept\n", t, gw->listen_port);
+		fprintf(f, "\t\tiifname \"lo\" tcp dport %d accept\n", gw->listen_port);
+		fprintf(f, "\t\ttcp dport %d drop\n", gw->listen_port);
+		fprintf(f, "\t}\n");
+	}
 	fprintf(f, "\tchain gw_forward {\n"
 		   "\t\ttype filter hook forward priority filter; policy accept;\n");
 	if (gw->pool4)

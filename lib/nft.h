@@ -41,10 +41,11 @@ struct nft_gateway {
 	const struct cidr *pool4;	/* NULL: no IPv4 pool */
 	const struct cidr *pool6;	/* NULL: no IPv6 pool */
 	bool nat6;			/* masquerade pool6 as well (a ULA pool) */
+	int listen_port;		/* the lease endpoint's TCP port; 0: no gw_input */
 };
 #define NFT_PART_GATEWAY "gateway"
 
-/* The gateway part's text (chains gw_forward, gw_mss, gw_postrouting); free() it. */
+/* The gateway part's text (chains gw_input, gw_forward, gw_mss, gw_postrouting); free() it. */
 int nft_gateway_text(const struct nft_gateway *gw, char **out, struct verr *err);
 
 /*

@@ -25,6 +25,7 @@ struct tunnel {
 	struct netlink_link tun, uplink;
 	bool has4, has6, nat6, onlink6, ndp;
 	struct cidr pool4, pool6;
+	int listen_port;	/* the lease endpoint's, reached only through the tun */
 	struct kstate *ks;	/* desired and recorded items */
 };
 
@@ -138,7 +139,7 @@ static int build_want(struct tunnel *t, struct verr *err)
 	struct nft_gateway gw = {
 		.tun = t->tun.name, .uplink = t->uplink.name,
 		.pool4 = t->has4 ? &t->pool4 : NULL, .pool6 = t->has6 ? &t->pool6 : NULL,
-		.nat6 = t->nat6,
+		.nat6 = t->nat6, .listen_port = t->listen_port,
 	};
 	char path[128], cur[SYSCTL_VALUE_MAX];
 	struct kstate_item it;
@@ -227,6 +228,16 @@ int tunnel_open(struct tunnel **out, const struct visp_config *cfg, const char *
 	ret = gateway_check_routes(cfg, err);
 	if (ret < 0)
 		goto out;
+	t->listen_port = VISP_LEASE_PORT;
+	if (cfg->listen) {
+		char host[64];
+
+		ret = config_parse_hostport(cfg->listen, host, sizeof(host), &t->listen_port, err);
+		if (ret < 0) {
+			verr_wrap(err, "listen");
+			goto out;
+		}
+	}
 	ret = iface_find_tun(cfg, node_ip6, &t->tun, err);
 	if (ret < 0)
 		goto out;

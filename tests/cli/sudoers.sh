@@ -40,7 +40,7 @@ made_user=
 
 cleanup() {
 	set +e
-	rm -f "$dropin"
+	rm -f "$dropin" "$dropin-g"
 	[ -n "$made_user" ] && userdel "$user" 2>/dev/null
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "$prefix" "$tmp"
@@ -88,7 +88,7 @@ visudo -cf "$tmp/sudoers" >/dev/null || { cat "$tmp/sudoers"; fail "visudo -cf r
 got=$(grep -o "$bin [a-z][a-z0-9 -]*[a-z]" "$tmp/sudoers" | sed "s|^$bin ||" | sort)
 [ "$got" = "$(echo -n "$want" | sort)" ] ||
 	fail "the sudoers file allows [$got], the binary needs root for [$want]"
-grep -q "^$user ALL = (root) NOPASSWD: VISP_CMDS$" "$tmp/sudoers" || fail "no rule line for $user"
+grep -q "^$user ALL = (root) NOPASSWD: VISP_U_VISPSUDO$$\$" "$tmp/sudoers" || fail "no rule line for $user"
 [ "$(grep -cv '^#\|^Cmnd_Alias\|^[[:space:]]' "$tmp/sudoers")" -eq 1 ] || fail "more than one rule"
 ok "visudo -cf accepts it; it allows exactly the $(echo -n "$want" | wc -l) verbs that need root"
 
@@ -105,10 +105,64 @@ rc=0; env -u SUDO_USER "$bin" sudoers >/dev/null 2>&1 || rc=$?
 [ $rc -eq 2 ] || fail "visp sudoers with no user: exit $rc, want 2"
 ok "--group; unsafe names, relative paths, both --user and --group: exit 2"
 
+# ---- a binary anyone but root could replace: refused, exit 2, saying why ----
+
+# refused_bin DESC PATTERN ARGS...: visp sudoers ARGS exits 2 naming the fault.
+refused_bin() {
+	local desc=$1 pat=$2 rc=0
+	shift 2
+	"$@" >"$tmp/out" 2>"$tmp/err" || rc=$?
+	[ $rc -eq 2 ] || fail "$desc: exit $rc, want 2"
+	[ ! -s "$tmp/out" ] || fail "$desc: printed a sudoers file anyway"
+	grep -q "refusing .*$pat" "$tmp/err" || fail "$desc: unclear message: $(cat "$tmp/err")"
+	echo "  $desc: $(cat "$tmp/err")"
+}
+mkdir -m 0755 "$prefix/gw" "$prefix/ow" "$prefix/ub" "$prefix/home"
+install -m 0755 "$visp" "$prefix/gw/visp"
+install -m 0755 "$visp" "$prefix/ow/visp"
+install -m 0755 "$visp" "$prefix/ub/visp"
+chmod 0775 "$prefix/gw"
+chmod 0757 "$prefix/ow"
+chown "$user" "$prefix/ub/visp"
+refused_bin "a group-writable directory" "$prefix/gw is writable by its group" \
+	"$bin" sudoers --user "$user" --path "$prefix/gw/visp"
+refused_bin "an others-writable directory" "$prefix/ow is writable by others" \
+	"$bin" sudoers --user "$user" --path "$prefix/ow/visp"
+refused_bin "a binary not owned by root" "$prefix/ub/visp is owned by uid $(id -u "$user")" \
+	"$bin" sudoers --user "$user" --path "$prefix/ub/visp"
+# A root-owned link in root's directory that points into a user's: the link is
+# followed, and the user's binary is at fault.
+ln -s "$prefix/ub/visp" "$prefix/sbin/visp-link"
+refused_bin "a link to a user's binary" "$prefix/ub/visp is owned by uid" \
+	"$bin" sudoers --user "$user" --path "$prefix/sbin/visp-link"
+# A user's directory on the way to root's binary, through a link the user owns.
+mkdir -m 0755 "$prefix/home/u"
+ln -s "$prefix/sbin" "$prefix/home/u/bin"
+chown -h "$user" "$prefix/home/u/bin"
+refused_bin "a path through a user's link" "$prefix/home/u/bin is owned by uid" \
+	"$bin" sudoers --user "$user" --path "$prefix/home/u/bin/visp"
+# The default path is the running binary: a user's checkout is refused.
+chown "$user" "$prefix/home/u"
+install -m 0755 -o "$user" "$visp" "$prefix/home/u/visp"
+refused_bin "the default path, in a user's directory" "$prefix/home/u is owned by uid" \
+	"$prefix/home/u/visp" sudoers --user "$user"
+rm -f "$prefix/sbin/visp-link"
+# Root's binary through a root link in root's directories is fine.
+ln -s visp "$prefix/sbin/visp-rel"
+"$bin" sudoers --user "$user" --path "$prefix/sbin/visp-rel" >/dev/null ||
+	fail "a root link to root's binary is refused"
+rm -f "$prefix/sbin/visp-rel"
+ok "group- or others-writable directories, a user's binary, link or checkout: exit 2, saying why"
+
 # ---- installed: what sudo permits and what it refuses ----
 
 install -m 0440 "$tmp/sudoers" "$dropin"
 visudo -c >/dev/null || fail "the system's sudoers no longer parses with the file installed"
+# A second fragment, for a group, next to the first: their aliases differ.
+install -m 0440 "$tmp/sudoers.g" "$dropin-g"
+visudo -c >/dev/null || fail "two fragments (a user's and a group's) break visudo -c"
+rm -f "$dropin-g"
+ok "two fragments installed together pass visudo -c"
 
 # sudo's own verdict, without running anything.
 permitted() { as_user "sudo -n -l $bin $1" >/dev/null; }

@@ -12,7 +12,8 @@
 #  +---------------------------------------------------------------------+
 #
 # With the disk full, then remounted read-only: grant, revoke, sync and a
-# POST to lease serve fail with a clear message, the documented exit status
+# POST to lease serve fail with a clear message (lease list and show, which
+# open the store read-only, still work on the read-only one), the documented exit status
 # (1: the command failed) or a 503 with a JSON error, and what was already
 # stored is still there, unchanged and intact (SQLite's integrity_check).
 # Made writable again, one sync makes cjdns hold exactly the store.
@@ -181,6 +182,12 @@ code=$(post 3)
 [ "$code" = 503 ] && grep -q '"error"' "$tmp/post.out" ||
 	fail "POST /lease on a read-only store: $code $(cat "$tmp/post.out")"
 ! grep -q "$tmp" "$tmp/post.out" || fail "the 503 names a server path: $(cat "$tmp/post.out")"
+# Reading commands open the store read-only: they still work.
+run "lease list on a read-only store" "0" v lease list -a -j
+cmp -s "$tmp/before.json" "$tmp/run.out" || fail "lease list on a read-only store: $(cat "$tmp/run.out")"
+run "lease show on a read-only store" "0" v lease show "$(key_n 11)"
+grep -q "$(key_n 11)" "$tmp/run.out" || fail "lease show on a read-only store: $(cat "$tmp/run.out")"
+echo "   lease list and lease show on a read-only store: the leases, as before"
 m mount -o remount,rw "$tmp/store"
 intact
 

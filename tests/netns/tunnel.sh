@@ -18,7 +18,8 @@
 # $nsi has no route back to the pools: replies reach the client only through
 # the gateway's NAT. Only documentation ranges are used and nothing leaves
 # these namespaces. Checks: up, up again (byte-identical dumps), traffic and
-# NAT, MSS clamping with PMTU discovery blackholed, status, dry runs, the
+# NAT, MSS clamping with PMTU discovery blackholed, the lease endpoint's port
+# reached only through the tun (and lo), status, dry runs, the
 # refusals of bad input (each leaving nothing behind), down (back to exactly
 # the dumps before up, foreign nft table and routes untouched), NDP proxy.
 
@@ -304,6 +305,20 @@ ni nft add chain inet blackhole in '{ type filter hook input priority 0; policy 
 ni nft add rule inet blackhole in icmp type destination-unreachable drop
 got=$(nc_ timeout 20 socat -T10 -u TCP:198.51.100.1:8081 - | wc -c)
 [ "$got" -eq 300000 ] || fail "bulk TCP through the tunnel: $got of 300000 bytes (MSS clamping?)"
+
+pretty "endpoint" "port 12234 is reached through the tun and loopback, not from the uplink"
+ng nft list chain inet visp gw_input | grep -q 'tcp dport 12234 drop' ||
+	fail "no input rule for the lease endpoint"
+ip netns exec "$nsg" socat TCP-LISTEN:12234,reuseaddr,fork SYSTEM:'echo endpoint' &
+pids+=($!)
+wait_for 10 ng sh -c "ss -ltn | grep -q ':12234 '"
+[ "$(nc_ socat -T5 -u TCP:172.23.23.1:12234 -)" = endpoint ] ||
+	fail "the endpoint is not reached through the tun"
+[ "$(ng socat -T5 -u TCP:127.0.0.1:12234 -)" = endpoint ] || fail "the endpoint is not reached on lo"
+seen=$(ni timeout 10 socat -T3 -u TCP:203.0.113.2:12234,connect-timeout=3 - 2>/dev/null || true)
+[ -z "$seen" ] || fail "the endpoint is reached from the uplink: '$seen'"
+seen=$(nc_ timeout 10 socat -T3 -u TCP:192.0.2.1:12234,connect-timeout=3 - 2>/dev/null || true)
+[ -z "$seen" ] || fail "the endpoint is reached over the underlay: '$seen'"
 
 pretty "down" "dry run first, then exactly back to before"
 vg -n tunnel down >"$tmp/out"

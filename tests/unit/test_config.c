@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,89 @@ static void credentials_fallback(void **state)
 	config_free(cfg);
 }
 
+/* A file of depth nested arrays inside {"x": ...}, or bare when !in_object. */
+static void write_deep(const char *name, size_t depth, bool in_object)
+{
+	char *text = malloc(2 * depth + 16), *p = text;
+
+	assert_non_null(text);
+	if (in_object)
+		p += sprintf(p, "{\"x\": ");
+	memset(p, '[', depth);
+	memset(p + depth, ']', depth);
+	p += 2 * depth;
+	strcpy(p, in_object ? "}" : "");
+	write_file(name, text);
+	free(text);
+}
+
+/*
+ * yajl_tree has no depth limit and frees recursively: 600 KB of nested
+ * arrays in the config, ~/.cjdnsadmin or cjdroute.conf crashed visp. Each
+ * is now a clear error naming the file.
+ */
+static void deep_nesting_refused(void **state)
+{
+	struct visp_config *cfg = NULL;
+	struct verr err = { 0 };
+	char text[512];
+
+	write_deep("deep.conf", 300000, true);
+	assert_int_equal(config_load(&cfg, path_of("deep.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "deep.conf: JSON nested deeper than"));
+	assert_null(cfg);
+
+	write_file("empty.conf", "{}");
+	write_deep(".cjdnsadmin", 300000, false);
+	assert_int_equal(config_load(&cfg, path_of("empty.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, ".cjdnsadmin: JSON nested deeper than"));
+	assert_null(cfg);
+
+	unlink(path_of(".cjdnsadmin"));
+	write_deep("cjdroute.conf", 300000, true);
+	snprintf(text, sizeof(text), "{ \"cjdroute_conf\": \"%s/cjdroute.conf\" }", dir);
+	write_file("c.conf", text);
+	assert_int_equal(config_load(&cfg, path_of("c.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "cjdroute.conf: JSON nested deeper than"));
+	assert_null(cfg);
+
+	/* Brackets and quotes in comments and strings do not count; real depth does. */
+	write_file("ok.conf", "{ // don't [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\n"
+		   "  /* \" {{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{{ */\n"
+		   "  \"routes\": [\"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[\\\"\"] }");
+	assert_int_equal(config_load(&cfg, path_of("ok.conf"), false, &err), 0);
+	config_free(cfg);
+	cfg = NULL;
+	write_deep("d40.conf", 40, true);
+	assert_int_equal(config_load(&cfg, path_of("d40.conf"), false, &err), -EINVAL);
+	assert_null(cfg);
+}
+
+/* Under sudo a relative path would name a file of the user's choosing. */
+static void relative_paths_refused(void **state)
+{
+	static const char *const keys[] = { "state_dir", "run_dir", "cjdroute_conf",
+					    "allowlist" };
+	struct visp_config *cfg = NULL;
+	struct verr err = { 0 };
+	char text[256], want[128];
+
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		snprintf(text, sizeof(text), "{\n  \"%s\": \"var/visp\"\n}\n", keys[i]);
+		write_file("rel.conf", text);
+		assert_int_equal(config_load(&cfg, path_of("rel.conf"), false, &err), -EINVAL);
+		snprintf(want, sizeof(want), "rel.conf:2: '%s' must be an absolute path", keys[i]);
+		assert_non_null(strstr(err.msg, want));
+		assert_null(cfg);
+	}
+	write_file("rel.conf", "{ \"cjdns\": { \"password_file\": \"pw\" } }");
+	assert_int_equal(config_load(&cfg, path_of("rel.conf"), false, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "'password_file' must be an absolute path"));
+	write_file("abs.conf", "{ \"state_dir\": \"/var/lib/visp-x\", \"run_dir\": \"/run/x\" }");
+	assert_int_equal(config_load(&cfg, path_of("abs.conf"), false, &err), 0);
+	config_free(cfg);
+}
+
 static void hostport(void **state)
 {
 	char host[64];
@@ -165,6 +249,8 @@ int main(void)
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(credentials_fallback),
 		cmocka_unit_test(hostport),
+		cmocka_unit_test(deep_nesting_refused),
+		cmocka_unit_test(relative_paths_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -648,6 +648,44 @@ static void schema_version(void **state)
 	assert_non_null(strstr(err.msg, "not a visp lease store"));
 }
 
+/*
+ * Readers open read-only: a store written before reads the same, nothing is
+ * written (no lock file, no change to the file), and a missing state
+ * directory or store is created as by leasedb_open.
+ */
+static void read_only_open(void **state)
+{
+	struct t *t = *state;
+	char key[LEASEDB_KEY_MAX + 1], path[160];
+	struct verr err = { 0 };
+	struct leasedb *db = NULL;
+	struct lease l;
+	struct stat before, after;
+
+	assert_int_equal(leasedb_open_ro(&db, t->state, &err), 0);
+	leasedb_close(db);
+	db = NULL;
+	open_db(t, "172.23.23.0/24", NULL, 0);
+	grant(t, skey(key, "ro", 1), 1000, DAY, NULL);
+	leasedb_close(t->db);
+	t->db = NULL;
+	snprintf(path, sizeof(path), "%s/leases.lock", t->state);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/leases.db", t->state);
+	assert_int_equal(stat(path, &before), 0);
+	assert_int_equal(leasedb_open_ro(&db, t->state, &err), 0);
+	assert_int_equal(leasedb_get(db, key, &l, &err), 0);
+	assert_string_equal(fmt(&l.ipv4), "172.23.23.2/24");
+	assert_int_equal(leasedb_grant(db, t->pool, skey(key, "ro", 2), NULL, NULL, NULL, DAY,
+				       1000, &l, NULL, &err), -EACCES);
+	leasedb_close(db);
+	assert_int_equal(stat(path, &after), 0);
+	assert_true(before.st_mtim.tv_sec == after.st_mtim.tv_sec &&
+		    before.st_mtim.tv_nsec == after.st_mtim.tv_nsec);
+	snprintf(path, sizeof(path), "%s/leases.lock", t->state);
+	assert_int_equal(access(path, F_OK), -1);
+}
+
 static void write_file(const char *path, const void *data, size_t len)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
@@ -1034,6 +1072,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(grant_and_renew, setup, teardown),
+		cmocka_unit_test_setup_teardown(read_only_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(affinity_after_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(affinity_after_expiry, setup, teardown),

@@ -48,6 +48,29 @@ static void gateway_v4_only(void **state)
 	free(text);
 }
 
+/* The lease endpoint trusts fc00::/8 sources: only the tun may bring them. */
+static void gateway_endpoint_only_through_tun(void **state)
+{
+	struct cidr p4 = net("172.23.23.0/24");
+	struct nft_gateway gw = { .tun = "tun0", .uplink = "eth0", .pool4 = &p4,
+				  .listen_port = 12234 };
+	char *text = NULL;
+
+	assert_int_equal(nft_gateway_text(&gw, &text, NULL), 0);
+	assert_non_null(strstr(text,
+		"\tchain gw_input {\n"
+		"\t\ttype filter hook input priority filter; policy accept;\n"
+		"\t\tiifname \"tun0\" tcp dport 12234 accept\n"
+		"\t\tiifname \"lo\" tcp dport 12234 accept\n"
+		"\t\ttcp dport 12234 drop\n"
+		"\t}\n"));
+	free(text);
+	gw.listen_port = 0;
+	assert_int_equal(nft_gateway_text(&gw, &text, NULL), 0);
+	assert_null(strstr(text, "gw_input"));
+	free(text);
+}
+
 static void gateway_ula_is_nated(void **state)
 {
 	struct cidr p4 = net("10.99.0.0/16"), p6 = net("fd12:3456::/64");
@@ -155,6 +178,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(gateway_v4_only),
+		cmocka_unit_test(gateway_endpoint_only_through_tun),
 		cmocka_unit_test(gateway_ula_is_nated),
 		cmocka_unit_test(gateway_routed_v6_not_nated),
 		cmocka_unit_test(gateway_refuses),
