@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "client.h"
+#include "fileutil.h"
 #include "httpc.h"
 #include "json.h"
 #include "key.h"
@@ -266,67 +267,26 @@ static char *state_json(const struct client_state *st)
 	return out;
 }
 
-static int mkdir_p(const char *dir, struct verr *err)
-{
-	char buf[4096];
-	size_t len = strlen(dir);
-
-	if (len == 0 || len >= sizeof(buf))
-		return verr_set(err, -EINVAL, "bad run_dir '%s'", dir);
-	memcpy(buf, dir, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		char c = *p;
-
-		if (c != '/' && c != '\0')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return verr_set(err, -errno, "cannot create '%s': %s", buf, strerror(errno));
-		*p = c;
-		if (!c)
-			break;
-	}
-	return 0;
-}
-
 int client_state_save(const char *dir, const struct client_state *st, struct verr *err)
 {
-	char path[4200], tmp[4220];
-	char *text = state_json(st);
-	size_t len;
-	int fd = -1, ret;
+	char path[4200];
+	char *text = state_json(st), *line = NULL;
+	int ret;
 
 	if (!text)
 		return verr_set(err, -ENOMEM, "cannot render the client state");
-	ret = mkdir_p(dir, err);
+	ret = file_mkdir_p(dir, 0755, err);
 	if (ret < 0)
 		goto out;
+	if (asprintf(&line, "%s\n", text) < 0) {
+		line = NULL;
+		ret = verr_set(err, -ENOMEM, "cannot render the client state");
+		goto out;
+	}
 	state_path(dir, CLIENT_STATE_FILE, path, sizeof(path));
-	snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
-		ret = verr_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	len = strlen(text);
-	if (write(fd, text, len) != (ssize_t)len || write(fd, "\n", 1) != 1 || fsync(fd) < 0) {
-		ret = verr_set(err, -errno ? -errno : -EIO, "cannot write '%s': %s", tmp,
-			       strerror(errno ? errno : EIO));
-		goto out;
-	}
-	close(fd);
-	fd = -1;
-	/* rename is atomic: a reader sees the old state or the new one, never half. */
-	if (rename(tmp, path) < 0) {
-		ret = verr_set(err, -errno, "cannot rename '%s': %s", tmp, strerror(errno));
-		goto out;
-	}
-	ret = 0;
+	ret = file_write_atomic(path, line, strlen(line), 0644, err);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0)
-		unlink(tmp);
+	free(line);
 	free(text);
 	return ret;
 }
@@ -339,42 +299,6 @@ int client_state_remove(const char *dir, struct verr *err)
 	if (unlink(path) < 0 && errno != ENOENT)
 		return verr_set(err, -errno, "cannot remove '%s': %s", path, strerror(errno));
 	return 0;
-}
-
-static int read_file(const char *path, size_t max, char **out, size_t *len, struct verr *err)
-{
-	char *buf = NULL;
-	size_t n = 0;
-	ssize_t r;
-	int fd, ret;
-
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return verr_set(err, -errno, "cannot read '%s': %s", path, strerror(errno));
-	buf = malloc(max + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	while ((r = read(fd, buf + n, max + 1 - n)) > 0 && n < max + 1)
-		n += r;
-	if (r < 0) {
-		ret = verr_set(err, -errno, "cannot read '%s': %s", path, strerror(errno));
-		goto out;
-	}
-	if (n > max) {
-		ret = verr_set(err, -EBADMSG, "'%s' is larger than %zu bytes", path, max);
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*len = n;
-	buf = NULL;
-	ret = 0;
-out:
-	free(buf);
-	close(fd);
-	return ret;
 }
 
 static int copy_str(const struct jval *root, const char *key, char *dst, size_t len)
@@ -452,7 +376,9 @@ int client_state_load(const char *dir, struct client_state *st, struct verr *err
 
 	client_state_init(st);
 	state_path(dir, CLIENT_STATE_FILE, path, sizeof(path));
-	ret = read_file(path, STATE_MAX_BYTES, &text, &len, err);
+	ret = file_read(path, STATE_MAX_BYTES, 0, &text, &len, err);
+	if (ret == -EFBIG)
+		ret = -EBADMSG;		/* an oversized state is a damaged one */
 	if (ret < 0)
 		goto out;
 	ret = json_parse_object(text, len, STATE_MAX_BYTES, STATE_MAX_DEPTH, &root, err);
@@ -571,23 +497,19 @@ const struct client_state *client_get_state(const struct client *c)
 static int lock(struct client *c, struct verr *err)
 {
 	char path[4200];
-	int waited = 0, ret;
+	int ret;
 
 	if (c->lock_fd >= 0 || c->dry_run)
 		return 0;
-	ret = mkdir_p(c->cfg->run_dir, err);
+	ret = file_mkdir_p(c->cfg->run_dir, 0755, err);
 	if (ret < 0)
 		return ret;
 	state_path(c->cfg->run_dir, "client.lock", path, sizeof(path));
-	c->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (c->lock_fd < 0)
-		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
-	while (flock(c->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || waited >= LOCK_WAIT_MS)
-			return verr_set(err, -EBUSY, "another visp client run holds '%s'", path);
-		usleep(POLL_MS * 1000);
-		waited += POLL_MS;
-	}
+	ret = file_lock(path, 0644, LOCK_WAIT_MS, &c->lock_fd, err);
+	if (ret == -EBUSY)
+		return verr_set(err, -EBUSY, "another visp client run holds '%s'", path);
+	if (ret < 0)
+		return ret;
 	/* Another run may have changed the state while we waited. */
 	client_state_load(c->cfg->run_dir, &c->st, NULL);
 	return 0;
@@ -596,21 +518,6 @@ static int lock(struct client *c, struct verr *err)
 static int save(struct client *c, struct verr *err)
 {
 	return c->dry_run ? 0 : client_state_save(c->cfg->run_dir, &c->st, err);
-}
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* ---- cjdns ---- */
@@ -1240,7 +1147,7 @@ static int run_probe(struct client *c, const char *ifname, struct verr *err)
 {
 	struct cidr t;
 	char buf[CIDR_STRLEN];
-	long long t0 = now_ms();
+	long long t0 = mono_ms();
 	int ret = probe_target(c, &t, err);
 
 	if (ret <= 0) {
@@ -1251,7 +1158,7 @@ static int run_probe(struct client *c, const char *ifname, struct verr *err)
 	ret = probe_icmp(ifname, &t, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, err);
 	if (ret == 0)
 		note(c, true, "probe: %s answered in %lld ms", cidr_format(&t, false, buf, sizeof(buf)),
-		     now_ms() - t0);
+		     mono_ms() - t0);
 	return ret;
 }
 
@@ -1557,7 +1464,7 @@ static int teardown(struct client *c, struct verr *err)
 static int wait_addresses(struct client *c, struct verr *err)
 {
 	struct client_state *st = &c->st;
-	long long deadline = now_ms() + c->wait_ms;
+	long long deadline = mono_ms() + c->wait_ms;
 	struct client_health_report h = { 0 };
 	struct tunconn tc;
 	int ret;
@@ -1568,7 +1475,7 @@ static int wait_addresses(struct client *c, struct verr *err)
 			return ret;
 		if (tc.has4 || tc.has6)
 			break;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return verr_set(err, -ETIMEDOUT, "the gateway gave cjdns no addresses "
 					"within %d ms", c->wait_ms);
 		sleep_ms(POLL_MS);
@@ -1583,7 +1490,7 @@ static int wait_addresses(struct client *c, struct verr *err)
 		ret = check_addrs(c, c->tun.ifindex, &h, err);
 		if (ret < 0 || h.health == HEALTH_OK)
 			return ret;
-		if (now_ms() >= deadline)
+		if (mono_ms() >= deadline)
 			return verr_set(err, -ETIMEDOUT, "%s", h.why);
 		sleep_ms(POLL_MS);
 	}

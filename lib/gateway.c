@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "gateway.h"
 #include "json.h"
 #include "key.h"
@@ -689,22 +690,20 @@ static int scan_strangers(struct gateway *gw, struct conns *ours, struct batch *
 
 static int sync_lock(struct gateway *gw, int *fd, struct verr *err)
 {
-	struct timespec ts = { .tv_nsec = 20 * 1000000 };
 	char path[PATH_MAX];
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/sync.lock", gw->cfg->state_dir);
 	/* No link followed, owned by the state directory's owner (leasedb.h). */
 	*fd = leasedb_state_open(gw->db, "sync.lock", err);
 	if (*fd < 0)
 		return *fd;
-	for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB) < 0; waited += 20) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return verr_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));
-		if (waited >= SYNC_LOCK_WAIT_MS)
-			return verr_set(err, -EBUSY, "another lease sync has held '%s' for over %d s",
-					path, SYNC_LOCK_WAIT_MS / 1000);
-		nanosleep(&ts, NULL);
-	}
+	ret = file_flock(*fd, SYNC_LOCK_WAIT_MS);
+	if (ret == -EBUSY)
+		return verr_set(err, ret, "another lease sync has held '%s' for over %d s", path,
+				SYNC_LOCK_WAIT_MS / 1000);
+	if (ret < 0)
+		return verr_set(err, ret, "cannot lock '%s': %s", path, strerror(-ret));
 	return 0;
 }
 
