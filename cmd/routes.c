@@ -84,8 +84,6 @@ static int routes_pin_peers(int argc, const char **argv)
 		{ "unpin", 0, POPT_ARG_NONE, &unpin, 0, "remove every peer pin", NULL },
 		POPT_AUTOHELP POPT_TABLEEND
 	};
-	struct client_opts o = { .cfg = ctx.cfg, .dry_run = ctx.dry_run };
-	struct client *cl = NULL;
 	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	struct pin *plan = NULL;
@@ -96,8 +94,8 @@ static int routes_pin_peers(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
-	if (open_cjdns(&cj, &err) < 0 || (o.cj = cj, client_open(&cl, &o, &err) < 0) ||
-	    client_pin_peers(cl, unpin, &plan, &n, &changed, &err) < 0) {
+	if (open_cjdns(&cj, &err) < 0 ||
+	    client_pin_peers(ctx.cfg, cj, unpin, ctx.dry_run, &plan, &n, &changed, &err) < 0) {
 		rc = report(&err);
 		goto out;
 	}
@@ -106,7 +104,6 @@ static int routes_pin_peers(int argc, const char **argv)
 	rc = EXIT_OK;
 out:
 	free(plan);
-	client_close(cl);
 	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;

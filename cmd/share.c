@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "clientstate.h"
 #include "cmd.h"
 #include "json.h"
 #include "share.h"

@@ -12,6 +12,7 @@
 
 #include "fileutil.h"
 #include "gateway.h"
+#include "iptunnel.h"
 #include "json.h"
 #include "key.h"
 #include "pool.h"
@@ -210,23 +211,14 @@ static struct bval *conn_args(int64_t conn)
 /* Does a showConnection reply describe exactly this lease? */
 static bool entry_matches(const struct bval *reply, const struct lease *l)
 {
-	const char *key = bval_dict_str(reply, "key"), *a4 = bval_dict_str(reply, "ip4Address");
-	const char *a6 = bval_dict_str(reply, "ip6Address");
-	int64_t outgoing = 0;
-	struct cidr c;
+	struct iptunnel_conn tc;
 
-	bval_dict_int(reply, "outgoing", &outgoing);
-	if (!key || strcmp(key, l->key) || outgoing)
+	if (iptunnel_parse_conn(reply, &tc) < 0 || strcmp(tc.key, l->key) || tc.outgoing)
 		return false;
-	if (l->has_ipv4 != (a4 != NULL) || l->has_ipv6 != (a6 != NULL))
+	if (l->has_ipv4 != tc.has4 || l->has_ipv6 != tc.has6)
 		return false;
-	if (a4 && (cidr_parse_addr(a4, AF_INET, &c, NULL) < 0 ||
-		   memcmp(c.addr, l->ipv4.addr, 4)))
-		return false;
-	if (a6 && (cidr_parse_addr(a6, AF_INET6, &c, NULL) < 0 ||
-		   memcmp(c.addr, l->ipv6.addr, 16)))
-		return false;
-	return true;
+	return (!tc.has4 || !memcmp(tc.ip4.addr, l->ipv4.addr, 4)) &&
+	       (!tc.has6 || !memcmp(tc.ip6.addr, l->ipv6.addr, 16));
 }
 
 /* Make cjdns allow l (stale entry removed first) and record the new number. */
@@ -600,16 +592,18 @@ static int sort_strangers(struct gateway *gw, struct batch *b, struct batch *rm,
 	int ret = batch_run(gw, b, err);
 
 	for (size_t j = 0; ret == 0 && j < b->n; j++) {
+		int64_t c = (int64_t)b->idx[j];
 		const char *key = bval_dict_str(b->r[j].reply, "key");
-		int64_t outgoing = 0, c = (int64_t)b->idx[j];
+		struct iptunnel_conn tc;
 		struct lease l;
 
 		if (b->r[j].ret < 0)
 			continue;	/* not found: a removed number */
 		if (c > *seen)
 			*seen = c;
-		bval_dict_int(b->r[j].reply, "outgoing", &outgoing);
-		if (!key || outgoing)
+		/* By its key alone: an entry with a malformed address is sorted too. */
+		iptunnel_parse_conn(b->r[j].reply, &tc);
+		if (!key || tc.outgoing)
 			continue;	/* this node's own connectTo: not a lease */
 		/* First: a request that releases its claim has recorded its number. */
 		if (claimed(gw, key))
