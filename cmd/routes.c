@@ -84,7 +84,6 @@ static int routes_pin_peers(int argc, const char **argv)
 		{ "unpin", 0, POPT_ARG_NONE, &unpin, 0, "remove every peer pin", NULL },
 		POPT_AUTOHELP POPT_TABLEEND
 	};
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	struct pin *plan = NULL;
 	size_t n = 0;
@@ -94,8 +93,7 @@ static int routes_pin_peers(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
-	if (open_cjdns(&cj, &err) < 0 ||
-	    client_pin_peers(ctx.cfg, cj, unpin, ctx.dry_run, &plan, &n, &changed, &err) < 0) {
+	if (client_pin_peers(ctx.cfg, ctx.cj, unpin, ctx.dry_run, &plan, &n, &changed, &err) < 0) {
 		rc = report(&err);
 		goto out;
 	}
@@ -104,13 +102,12 @@ static int routes_pin_peers(int argc, const char **argv)
 	rc = EXIT_OK;
 out:
 	free(plan);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
 
 const struct verb routes_verbs[] = {
-	{ "pin-peers", routes_pin_peers, NEED_ROOT | NEED_CONFIG,
+	{ "pin-peers", routes_pin_peers, NEED_ROOT | NEED_CJDNS,
 	  "host routes to cjdns's underlay peers via the original gateway" },
 	{ NULL, NULL, 0, NULL }
 };

@@ -89,12 +89,11 @@ static int open_share(struct share **s, const struct share_args *a, char ip6[40]
 		      struct verr *cjerr, struct verr *err)
 {
 	struct share_opts o = { .lans = a->lans, .fallback = a->fallback };
-	struct cjdns *cj = NULL;
 	int ret;
 
 	o.nlans = a->nlans;
 	ip6[0] = '\0';
-	if (!ctx.cfg->tun && node_address(&cj, ip6, cjerr) < 0) {
+	if (!ctx.cfg->tun && node_address(ip6, cjerr) < 0) {
 		*err = *cjerr;
 		ret = cjerr->code;
 		goto out;
@@ -102,7 +101,6 @@ static int open_share(struct share **s, const struct share_args *a, char ip6[40]
 	o.node_ip6 = ip6[0] ? ip6 : NULL;
 	ret = share_open(s, ctx.cfg, &o, err);
 out:
-	cjdns_close(cj);
 	return ret;
 }
 
@@ -143,27 +141,7 @@ out:
 
 static int share_down_verb(int argc, const char **argv)
 {
-	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
-	struct verr err = { 0 };
-	struct json *j = NULL;
-	int rc = EXIT_USAGE;
-	poptContext pc;
-
-	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
-	if (!pc)
-		return rc;
-	/* Only what up recorded: no LANs, no cjdns needed, so down works when they are gone. */
-	j = changes_begin();
-	if (share_down(ctx.cfg->run_dir, ctx.dry_run, print_change, j, &err) < 0) {
-		rc = report(&err);
-		goto out;
-	}
-	changes_end(j);
-	rc = EXIT_OK;
-out:
-	json_free(j);
-	poptFreeContext(pc);
-	return rc;
+	return role_down_verb(argc, argv, share_down);
 }
 
 
