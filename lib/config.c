@@ -53,7 +53,7 @@ static const struct ckey share_keys[] = {
 };
 #undef K
 
-void strlist_free(struct strlist *l)
+static void strlist_free(struct strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);

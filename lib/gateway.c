@@ -789,7 +789,8 @@ out:
 
 /* ---- the lease protocol ---- */
 
-int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, struct verr *err)
+/* The protocol view of a lease. */
+static int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, struct verr *err)
 {
 	const struct visp_config *cfg = gw->cfg;
 	int ret;

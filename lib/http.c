@@ -438,7 +438,7 @@ void http_request_free(struct http_request *req)
 	req->body = NULL;
 }
 
-const char *http_reason(int status)
+static const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";

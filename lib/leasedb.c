@@ -1940,8 +1940,3 @@ void leasedb_close(struct leasedb *db)
 	free(db->dir);
 	free(db);
 }
-
-const char *leasedb_path(const struct leasedb *db)
-{
-	return db->path;
-}

@@ -373,7 +373,8 @@ static bool can_admin_net(void)
 	return data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN);
 }
 
-int nft_run(const char *cmds, char **output, struct verr *err)
+/* Run nft commands in one transaction; *output (may be NULL) gets what nft printed. */
+static int nft_run(const char *cmds, char **output, struct verr *err)
 {
 	struct nft_ctx *nft = NULL;
 	const char *o;
@@ -416,31 +417,21 @@ out:
 	return ret;
 }
 
-int nft_table_list(char **out, struct verr *err)
+/*
+ * The live table's listing, or *out = NULL when there is no such table:
+ * nft answers a listing of a missing table with ENOENT, so one command
+ * tells both, without listing every table on the host.
+ */
+static int nft_table_list(char **out, struct verr *err)
 {
-	char *tables = NULL;
-	const char *p;
-	bool found = false;
-	int ret;
+	int ret = nft_run("list table " NFT_FAMILY " " NFT_TABLE, out, err);
 
-	*out = NULL;
-	ret = nft_run("list tables " NFT_FAMILY, &tables, err);
-	if (ret < 0) {
-		verr_wrap(err, "cannot list tables");
-		goto out;
+	if (ret == -ENOENT) {
+		verr_clear(err);
+		ret = 0;
+	} else if (ret < 0) {
+		verr_wrap(err, "cannot list the table");
 	}
-	for (p = tables; p && *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] ? 1 : 0)) {
-		size_t n = strcspn(p, "\n");
-		static const char want[] = "table " NFT_FAMILY " " NFT_TABLE;
-
-		if (n == sizeof(want) - 1 && !strncmp(p, want, n))
-			found = true;
-	}
-	if (!found)
-		goto out;
-	ret = nft_run("list table " NFT_FAMILY " " NFT_TABLE, out, err);
-out:
-	free(tables);
 	return ret;
 }
 
