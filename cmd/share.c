@@ -85,7 +85,7 @@ static void share_args_free(struct share_args *a)
  * The desired state. cjdns is asked for the node's address (the tun is the
  * interface that carries it) unless the config names the tun.
  */
-static int open_share(struct share **s, const struct share_args *a, char ip6[40],
+static int open_share(struct share **s, const struct share_args *a, char ip6[IP6_BUFLEN],
 		      struct verr *cjerr, struct verr *err)
 {
 	struct share_opts o = { .lans = a->lans, .fallback = a->fallback };
@@ -110,7 +110,7 @@ static int share_up_verb(int argc, const char **argv)
 	struct verr err = { 0 }, cjerr = { 0 };
 	struct share *s = NULL;
 	struct json *j = NULL;
-	char ip6[40];
+	char ip6[IP6_BUFLEN];
 	int rc = EXIT_USAGE;
 	poptContext pc;
 
@@ -216,7 +216,7 @@ static int share_status_verb(int argc, const char **argv)
 	struct client_state cs;
 	struct status_tally st = { 0 };
 	struct share *s = NULL;
-	char ip6[40];
+	char ip6[IP6_BUFLEN];
 	bool fallback, recorded_only;
 	int rc = EXIT_USAGE;
 	poptContext pc;

@@ -83,7 +83,7 @@ static int tunnel_up_verb(int argc, const char **argv)
 	struct verr err = { 0 };
 	struct tunnel *t = NULL;
 	struct json *j = NULL;
-	char ip6[40] = "";
+	char ip6[IP6_BUFLEN] = "";
 	int rc = EXIT_USAGE;
 	poptContext pc;
 
@@ -157,7 +157,7 @@ static int tunnel_status_verb(int argc, const char **argv)
 	struct verr err = { 0 }, cjerr = { 0 }, terr = { 0 };
 	struct status_tally st = { 0 };
 	struct tunnel *t = NULL;
-	char ip6[40] = "";
+	char ip6[IP6_BUFLEN] = "";
 	int rc = EXIT_USAGE;
 	poptContext pc;
 

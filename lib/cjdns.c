@@ -856,7 +856,7 @@ int cjdns_ping(struct cjdns *cj, struct verr *err)
 	return ret;
 }
 
-int cjdns_node_info(struct cjdns *cj, char key[55], char ip6[40], struct verr *err)
+int cjdns_node_info(struct cjdns *cj, char key[KEY_BUFLEN], char ip6[IP6_BUFLEN], struct verr *err)
 {
 	struct bval *reply = NULL;
 	const char *addr, *ip;

@@ -25,7 +25,7 @@ struct gateway {
 	struct cjdns *cj;
 	struct pool *pool;
 	struct leasedb *db;
-	char key[55], ip6[40];	/* this node, from Core_nodeInfo (lazily) */
+	char key[KEY_BUFLEN], ip6[IP6_BUFLEN];	/* this node, from Core_nodeInfo (lazily) */
 	int64_t pid;		/* cjdroute's pid (lazily); -1 unknown */
 	bool recheck;		/* ask the pid again before using it (see gateway_handle_many) */
 	int claims;		/* <state_dir>/grants.lock (see claim); -1 until needed */
@@ -885,7 +885,7 @@ static int lease_reply(struct gateway *gw, const struct lease *l, char **json, s
 }
 
 /* A POST /lease up to its grant: 0 when key may be granted, else the status of the reply. */
-static int post_check(struct gateway *gw, const struct http_request *req, char key[55],
+static int post_check(struct gateway *gw, const struct http_request *req, char key[KEY_BUFLEN],
 		      char **json, struct verr *err)
 {
 	if (req->content_length < 0)
@@ -918,7 +918,7 @@ static int post_reply(struct gateway *gw, int ret, const struct lease *l, char *
  * GET and DELETE name the key in the query (?public_key=KEY) and, like
  * POST, must come from its address.
  */
-static int query_key(const struct http_request *req, char key[55])
+static int query_key(const struct http_request *req, char key[KEY_BUFLEN])
 {
 	const char *q = req->query;
 	uint8_t raw[KEY_BYTES];
@@ -934,7 +934,7 @@ static int handle_lease_get_delete(struct gateway *gw, const struct http_request
 {
 	bool del = !strcmp(req->method, "DELETE");
 	struct lease l;
-	char key[55];
+	char key[KEY_BUFLEN];
 	int ret;
 
 	if (query_key(req, key) < 0)
@@ -1024,7 +1024,7 @@ const char *gateway_allow(const char *path)
 }
 
 /* Answer one request, but a POST /lease that may be granted: 0, and its key in key. */
-static int route(struct gateway *gw, const struct http_request *req, char key[55], char **json,
+static int route(struct gateway *gw, const struct http_request *req, char key[KEY_BUFLEN], char **json,
 		 struct verr *err)
 {
 	const char *m = req->method;
@@ -1053,7 +1053,7 @@ static int route(struct gateway *gw, const struct http_request *req, char key[55
 void gateway_handle_many(struct gateway *gw, struct gateway_job *v, size_t n)
 {
 	struct gateway_grant *g = calloc(n, sizeof(*g));
-	char (*keys)[55] = calloc(n, sizeof(*keys));
+	char (*keys)[KEY_BUFLEN] = calloc(n, sizeof(*keys));
 	size_t *who = calloc(n, sizeof(*who)), ng = 0;
 
 	gw->recheck = true;	/* a serving process: cjdroute may have restarted since */
