@@ -856,7 +856,8 @@ int cjdns_ping(struct cjdns *cj, struct verr *err)
 	return ret;
 }
 
-int cjdns_node_info(struct cjdns *cj, char key[KEY_BUFLEN], char ip6[IP6_BUFLEN], struct verr *err)
+int cjdns_node_info(struct cjdns *cj, char key[KEY_BUFLEN], char ip6[IP6_BUFLEN],
+		    struct verr *err)
 {
 	struct bval *reply = NULL;
 	const char *addr, *ip;
@@ -867,7 +868,7 @@ int cjdns_node_info(struct cjdns *cj, char key[KEY_BUFLEN], char ip6[IP6_BUFLEN]
 		goto out;
 	addr = bval_dict_str(reply, "myAddr");
 	ip = bval_dict_str(reply, "myIp6");
-	if (!addr || !ip || strlen(ip) >= 40) {
+	if (!addr || !ip || strlen(ip) >= IP6_BUFLEN) {
 		ret = verr_set(err, -EBADMSG, "Core_nodeInfo: reply lacks myAddr or myIp6");
 		goto out;
 	}

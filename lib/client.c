@@ -464,8 +464,8 @@ static bool reset_peer(struct client *c, const struct iptunnel_peer *peers, size
 }
 
 /* One gateway, start to finish. On failure nothing of it stays but the pins. */
-static int attempt(struct client *c, const struct candidate *cand, const struct iptunnel_peer *peers,
-		   size_t npeers, struct verr *err)
+static int attempt(struct client *c, const struct candidate *cand,
+		   const struct iptunnel_peer *peers, size_t npeers, struct verr *err)
 {
 	struct verr e = { 0 };
 	struct offer o;

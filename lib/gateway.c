@@ -790,7 +790,8 @@ out:
 /* ---- the lease protocol ---- */
 
 /* The protocol view of a lease. */
-static int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, struct verr *err)
+static int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o,
+			 struct verr *err)
 {
 	const struct visp_config *cfg = gw->cfg;
 	int ret;
@@ -1024,8 +1025,8 @@ const char *gateway_allow(const char *path)
 }
 
 /* Answer one request, but a POST /lease that may be granted: 0, and its key in key. */
-static int route(struct gateway *gw, const struct http_request *req, char key[KEY_BUFLEN], char **json,
-		 struct verr *err)
+static int route(struct gateway *gw, const struct http_request *req, char key[KEY_BUFLEN],
+		 char **json, struct verr *err)
 {
 	const char *m = req->method;
 
