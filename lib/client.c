@@ -26,8 +26,10 @@
 
 #include "client.h"
 #include "httpc.h"
+#include "iface.h"
 #include "json.h"
 #include "key.h"
+#include "killswitch.h"
 #include "netlink.h"
 #include "probe.h"
 #include "routeguard.h"
@@ -1207,20 +1209,11 @@ static int routes_in_place(struct client *c, int ifindex, bool *ok, struct verr 
 	return ret;
 }
 
-/* The probe's target: the configured address, else the gateway's own tun address. */
-static int probe_target(struct client *c, struct cidr *t, struct verr *err)
+/* Without a "probe" list: the gateway's own tun address. 1 found, 0 none. */
+static int gateway_target(struct client *c, struct cidr *t)
 {
 	const struct offer *o = &c->st.lease;
-	const char *p = c->cfg->probe;
 
-	if (p && !strcmp(p, "none"))
-		return 0;
-	if (p) {
-		if (cidr_parse_addr(p, AF_UNSPEC, t, NULL) < 0)
-			return verr_set(err, -EINVAL, "config: probe '%s' is not an address or \"none\"",
-					p);
-		return 1;
-	}
 	for (int f = 0; f < 2; f++) {
 		int family = f ? AF_INET6 : AF_INET;
 
@@ -1236,22 +1229,53 @@ static int probe_target(struct client *c, struct cidr *t, struct verr *err)
 	return 0;
 }
 
-static int run_probe(struct client *c, const char *ifname, struct verr *err)
+static int probe_one(struct client *c, const char *ifname, const struct cidr *t, int port,
+		     struct verr *err)
 {
-	struct cidr t;
 	char buf[CIDR_STRLEN];
 	long long t0 = now_ms();
-	int ret = probe_target(c, &t, err);
+	int ret;
 
-	if (ret <= 0) {
-		if (ret == 0)
-			note(c, true, "no probe target: the tunnel counts as working");
-		return ret;
-	}
-	ret = probe_icmp(ifname, &t, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, err);
+	ret = port ? probe_tcp(ifname, t, port, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, err)
+		   : probe_icmp(ifname, t, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, err);
 	if (ret == 0)
-		note(c, true, "probe: %s answered in %lld ms", cidr_format(&t, false, buf, sizeof(buf)),
+		note(c, true, "probe: %s%s%.0d answered in %lld ms",
+		     cidr_format(t, false, buf, sizeof(buf)), port ? " port " : "", port,
 		     now_ms() - t0);
+	return ret;
+}
+
+/*
+ * The configured probes in order (the gateway's address when there are
+ * none): the tunnel works when any answers, so the first answer ends it and
+ * a healthy run costs one round trip. "none" switches probing off.
+ */
+static int run_probe(struct client *c, const char *ifname, struct verr *err)
+{
+	const struct strlist *l = &c->cfg->probe;
+	struct cidr t;
+	int port = 0, ret = 0;
+
+	if (!l->n) {
+		if (gateway_target(c, &t))
+			return probe_one(c, ifname, &t, 0, err);
+		note(c, true, "no probe target: the tunnel counts as working");
+		return 0;
+	}
+	for (size_t i = 0; i < l->n; i++) {
+		ret = config_parse_probe(l->v[i], &t, &port);
+		if (ret < 0)
+			return verr_set(err, -EINVAL, "config: probe '%.80s' is not an address, "
+					"\"tcp:HOST:PORT\" or \"none\"", l->v[i]);
+		if (ret == 0) {
+			note(c, true, "probe \"none\": the tunnel counts as working");
+			return 0;
+		}
+		verr_clear(err);
+		ret = probe_one(c, ifname, &t, port, err);
+		if (ret == 0)
+			return 0;
+	}
 	return ret;
 }
 
@@ -1549,6 +1573,60 @@ static int teardown(struct client *c, struct verr *err)
 	st->nroutes = 0;
 	st->prefix4 = st->prefix6 = -1;
 	return ret;
+}
+
+/* ---- kill switch ---- */
+
+/*
+ * Arm the kill switch, or bring it up to date (the peers come and go), on
+ * every connect run: then it holds from the first run on, through every
+ * failover and while no gateway works. Switched off in the config, a
+ * switch left armed goes.
+ */
+static int kill_switch(struct client *c, const struct client_peer *peers, size_t npeers,
+		       struct verr *err)
+{
+	struct cidr allow[KILLSWITCH_MAX_ALLOW];
+	struct ks_peer *kp = NULL;
+	struct netlink_link up;
+	struct killswitch ks = { .tun = c->tun.name, .allow = allow };
+	bool changed = false;
+	int ret;
+
+	if (!c->cfg->kill_switch)
+		return killswitch_disarm(c->cfg->run_dir, c->dry_run, &changed, err);
+	if (iface_find_uplink(c->cfg, true, true, &c->tun, &up, NULL) == 0)
+		ks.uplink = up.name;
+	if (c->cfg->kill_switch_allow_set) {
+		for (size_t i = 0; i < c->cfg->kill_switch_allow.n && ks.nallow < KILLSWITCH_MAX_ALLOW;
+		     i++)
+			if (cidr_parse_network(c->cfg->kill_switch_allow.v[i], &allow[ks.nallow],
+					       NULL) == 0)
+				ks.nallow++;
+	} else {
+		ret = killswitch_default_allow(c->tun.ifindex, ks.uplink ? up.ifindex : 0, allow,
+					       KILLSWITCH_MAX_ALLOW, &ks.nallow, err);
+		if (ret < 0)
+			return ret;
+	}
+	kp = calloc(npeers ? npeers : 1, sizeof(*kp));
+	if (!kp)
+		return verr_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < npeers; i++)
+		kp[i] = (struct ks_peer){ .addr = peers[i].addr, .port = peers[i].port };
+	ks.peers = kp;
+	ks.npeers = npeers;
+	ret = killswitch_arm(c->cfg->run_dir, &ks, c->dry_run, &changed, err);
+	if (ret == 0 && changed)
+		note(c, c->dry_run ? false : true, "%skill switch: %zu peers, %zu allowed networks",
+		     c->dry_run ? "would set the " : "", npeers, ks.nallow);
+	free(kp);
+	return ret;
+}
+
+int client_kill_switch(const struct client *c, enum ks_state *st, struct verr *err)
+{
+	return killswitch_state(c->cfg->run_dir, geteuid() == 0, st, err);
 }
 
 /* ---- connect ---- */
@@ -1880,6 +1958,8 @@ int client_connect(struct client *c, const char *const *gateways, size_t n,
 		ret = node(c, err);
 	if (ret == 0)
 		ret = get_peers(c, &k->peers, &k->npeers, err);
+	if (ret == 0)
+		ret = kill_switch(c, k->peers, k->npeers, err);
 	if (ret == 0 && c->st.connected)
 		ret = keep(c, k->args, k->nargs, k->peers, k->npeers, res, &done, &away, err);
 	if (ret < 0 || done)
@@ -1917,6 +1997,7 @@ int client_disconnect(struct client *c, struct verr *err)
 			note(c, false, "would release the lease of %s and remove the tunnel",
 			     st->gateway);
 		note(c, false, "would remove the peer pins");
+		note(c, false, "would remove the kill switch, if set");
 		return 0;
 	}
 	if (st->connected && c->have_node) {
@@ -1927,6 +2008,8 @@ int client_disconnect(struct client *c, struct verr *err)
 	}
 	ret = teardown(c, err);
 	first_err(&ret, pin(c, NULL, 0, true, NULL, NULL, NULL, &e), err, &e);
+	/* Last: until the tunnel and its routes are gone, nothing may leak past them. */
+	first_err(&ret, killswitch_disarm(c->cfg->run_dir, false, NULL, &e), err, &e);
 	if (ret == 0)
 		ret = client_state_remove(c->cfg->run_dir, err);
 	return ret;

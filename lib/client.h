@@ -10,6 +10,7 @@
 #include "cjdns.h"
 #include "config.h"
 #include "err.h"
+#include "killswitch.h"
 #include "proto.h"
 #include "route.h"
 
@@ -153,6 +154,9 @@ struct client_result {
 int client_connect(struct client *c, const char *const *gateways, size_t n,
 		   struct client_result *res, struct verr *err);
 int client_disconnect(struct client *c, struct verr *err);
+
+/* Where the kill switch stands (killswitch.h), looking at the kernel when root. */
+int client_kill_switch(const struct client *c, enum ks_state *st, struct verr *err);
 
 /* routes pin-peers: pin every underlay peer (or unpin all). */
 int client_pin_peers(struct client *c, bool unpin, struct pin **plan, size_t *n, int *changed,

@@ -232,3 +232,88 @@ out:
 		close(p.fd);
 	return ret;
 }
+
+/*
+ * One TCP connection attempt, bound to ifname: 1 when the host answered
+ * (the handshake completed, or it refused: a RST came back through the
+ * tunnel as well), 0 when nothing came before until, <0 error.
+ */
+static int tcp_try(const char *ifname, const struct sockaddr_storage *dst, socklen_t dlen,
+		   long long until, struct verr *err)
+{
+	struct pollfd pfd = { .events = POLLOUT };
+	int fd, ret = 0, so = 0;
+	socklen_t sl = sizeof(so);
+	long long left;
+
+	fd = socket(dst->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return verr_set(err, -errno, "cannot open a TCP socket: %s", strerror(errno));
+	if (ifname && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, strlen(ifname) + 1) < 0) {
+		ret = verr_set(err, -errno, "cannot bind the probe to '%s': %s", ifname,
+			       strerror(errno));
+		goto out;
+	}
+	if (connect(fd, (const struct sockaddr *)dst, dlen) == 0) {
+		ret = 1;
+		goto out;
+	}
+	if (errno == ECONNREFUSED) {
+		ret = 1;
+		goto out;
+	}
+	if (errno != EINPROGRESS)
+		goto out;	/* no route yet: worth another try */
+	pfd.fd = fd;
+	while ((left = until - now_ms()) > 0) {
+		if (poll(&pfd, 1, (int)left) < 0 && errno != EINTR) {
+			ret = verr_set(err, -errno, "poll: %s", strerror(errno));
+			goto out;
+		}
+		if (!pfd.revents)
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &so, &sl) == 0 &&
+		    (so == 0 || so == ECONNREFUSED))
+			ret = 1;
+		break;
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+int probe_tcp(const char *ifname, const struct cidr *target, int port, int timeout_ms, int tries,
+	      struct verr *err)
+{
+	struct prober p = { .fd = -1, .family = target->family };
+	char buf[CIDR_STRLEN];
+	long long deadline, interval;
+	int ret = 0;
+
+	if (timeout_ms <= 0)
+		timeout_ms = PROBE_DEFAULT_TIMEOUT_MS;
+	if (tries <= 0)
+		tries = PROBE_DEFAULT_TRIES;
+	set_dst(&p, target);
+	if (p.family == AF_INET)
+		((struct sockaddr_in *)&p.dst)->sin_port = htons((uint16_t)port);
+	else
+		((struct sockaddr_in6 *)&p.dst)->sin6_port = htons((uint16_t)port);
+	deadline = now_ms() + timeout_ms;
+	interval = timeout_ms / tries;
+	/* A fresh SYN each interval: the kernel's own retransmission waits a whole second. */
+	for (int i = 0; ret == 0 && i < tries; i++) {
+		long long until = i == tries - 1 ? deadline : now_ms() + interval;
+
+		ret = tcp_try(ifname, &p.dst, p.dlen, until < deadline ? until : deadline, err);
+		if (ret == 0 && now_ms() < until)
+			usleep((until - now_ms()) * 1000);
+	}
+	if (ret == 1)
+		ret = 0;
+	else if (ret == 0)
+		ret = verr_set(err, -ETIMEDOUT, "no answer from %s port %d%s%s within %d ms",
+			       cidr_format(target, false, buf, sizeof(buf)), port,
+			       ifname ? " through " : "", ifname ? ifname : "", timeout_ms);
+	return ret;
+}

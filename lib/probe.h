@@ -21,4 +21,12 @@
 int probe_icmp(const char *ifname, const struct cidr *target, int timeout_ms, int tries,
 	       struct verr *err);
 
+/*
+ * The same for a TCP service: a completed handshake or a refusal (RST) within
+ * timeout_ms counts as an answer; a fresh connection is tried every
+ * timeout_ms / tries.
+ */
+int probe_tcp(const char *ifname, const struct cidr *target, int port, int timeout_ms, int tries,
+	      struct verr *err);
+
 #endif
