@@ -26,6 +26,7 @@
 
 #include "client.h"
 #include "httpc.h"
+#include "gwselect.h"
 #include "iface.h"
 #include "json.h"
 #include "key.h"
@@ -44,6 +45,7 @@
 #define POLL_MS 100
 #define LOCK_WAIT_MS 30000
 #define MAX_ADS_PER_PEER 8
+#define STANDBY_HTTP_TIMEOUT_MS 2000	/* off the critical path: a dead standby costs little */
 
 /* ---- names ---- */
 
@@ -494,6 +496,9 @@ struct client {
 	 */
 	struct route_list routes[2];
 	bool routes_loaded;
+	struct gw_book *book;		/* standby leases (gwselect.h) */
+	char failed[55];		/* the gateway that failed in this run, "" none */
+	char prefer[55];		/* a failback target, "" none */
 };
 
 static void routes_changed(struct client *c)
@@ -547,6 +552,12 @@ int client_open(struct client **out, const struct client_opts *o, struct verr *e
 	c->note_fn = o->note;
 	c->note_arg = o->note_arg;
 	c->lock_fd = -1;
+	c->book = calloc(1, sizeof(*c->book));
+	if (!c->book) {
+		free(c);
+		return verr_set(err, -ENOMEM, "out of memory");
+	}
+	gw_book_load(c->cfg->run_dir, c->book);
 	/* A damaged state file must not wedge the client: start afresh. */
 	if (client_state_load(c->cfg->run_dir, &c->st, &e) == -EBADMSG)
 		note(c, false, "%s; starting from no state", e.msg);
@@ -561,6 +572,7 @@ void client_close(struct client *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	routes_changed(c);
+	free(c->book);
 	free(c);
 }
 
@@ -592,6 +604,7 @@ static int lock(struct client *c, struct verr *err)
 	}
 	/* Another run may have changed the state while we waited. */
 	client_state_load(c->cfg->run_dir, &c->st, NULL);
+	gw_book_load(c->cfg->run_dir, c->book);
 	return 0;
 }
 
@@ -1099,6 +1112,8 @@ static int add_ads(const struct httpc_resp *r, struct candidate *out, size_t max
 		    key_ip6(ads[i].public_key, ip6, NULL) < 0 || memcmp(ip6, cand.addr, 16))
 			continue;
 		strcpy(cand.key, ads[i].public_key);
+		cand.free = ads[i].free;
+		cand.rtt_us = r->rtt_us;
 		out[(*n)++] = cand;
 	}
 	return 0;
@@ -1624,6 +1639,12 @@ static int kill_switch(struct client *c, const struct client_peer *peers, size_t
 	return ret;
 }
 
+size_t client_standbys(const struct client *c, const struct client_state **v)
+{
+	*v = c->book->v;
+	return c->book->n;
+}
+
 int client_kill_switch(const struct client *c, enum ks_state *st, struct verr *err)
 {
 	return killswitch_state(c->cfg->run_dir, geteuid() == 0, st, err);
@@ -1707,6 +1728,60 @@ static bool reset_peer(struct client *c, const struct client_peer *peers, size_t
 	return false;
 }
 
+/* ---- standby leases (the bookkeeping is gwselect's) ---- */
+
+static int standby_lease(void *arg, const struct candidate *cand, struct offer *o,
+			 struct verr *err)
+{
+	struct client *c = arg;
+	int ret = lease_post(c, cand->url, o, STANDBY_HTTP_TIMEOUT_MS, err);
+
+	return ret == 0 ? check_offer(c, cand, o, err) : ret;
+}
+
+static int standby_release(void *arg, const char *url, struct verr *err)
+{
+	return lease_delete(arg, url, err);
+}
+
+static void standby_note(void *arg, const char *msg)
+{
+	note(arg, true, "%s", msg);
+}
+
+static const struct gw_hooks *hooks(struct client *c)
+{
+	static struct gw_hooks h = { standby_lease, standby_release, standby_note, NULL };
+
+	h.arg = c;
+	return &h;
+}
+
+static void book_save(struct client *c)
+{
+	struct verr e = { 0 };
+
+	if (!c->dry_run && gw_book_save(c->cfg->run_dir, c->book, &e) < 0)
+		note(c, false, "standby: %s", e.msg);
+}
+
+/*
+ * Hold standby leases at the next gateways of order (not at the one that
+ * failed in this run: it is asked again after its back-off).
+ */
+static void tend_standby(struct client *c, const struct candidate *order, size_t n)
+{
+	bool changed = false;
+
+	if (c->dry_run)
+		return;
+	gw_tend(c->book, order, n, c->st.connected ? c->st.gateway : NULL,
+		c->failed[0] ? c->failed : NULL, (int)c->cfg->standby, time(NULL), hooks(c),
+		&changed);
+	if (changed)
+		book_save(c);
+}
+
 /* One gateway, start to finish. On failure nothing of it stays but the pins. */
 static int attempt(struct client *c, const struct candidate *cand, const struct client_peer *peers,
 		   size_t npeers, struct verr *err)
@@ -1716,9 +1791,18 @@ static int attempt(struct client *c, const struct candidate *cand, const struct 
 	long long conn = -1;
 	int ret;
 
-	note(c, false, "trying %s (%s)", cand->key[0] ? cand->key : cand->url,
-	     cand_source_name(cand->source));
-	ret = lease_post(c, cand->url, &o, c->http_ms, err);
+	const struct client_state *sb = gw_book_find(c->book, cand->key);
+	bool standby = gw_held(sb, time(NULL));
+
+	note(c, false, "trying %s (%s%s)", cand->key[0] ? cand->key : cand->url,
+	     cand_source_name(cand->source), standby ? ", standby lease" : "");
+	/* A held standby lease: failover is connectTo and routes, no HTTP on the way. */
+	if (standby) {
+		o = sb->lease;
+		ret = 0;
+	} else {
+		ret = lease_post(c, cand->url, &o, c->http_ms, err);
+	}
 	/*
 	 * Only when no connection could be made: a gateway whose server took
 	 * the connection and then stalled or sent too much is reachable, and
@@ -1740,6 +1824,8 @@ static int attempt(struct client *c, const struct candidate *cand, const struct 
 	if (ret < 0)
 		return ret;
 	start_state(c, cand, &o, conn);
+	if (standby)
+		c->st.leased_at = sb->leased_at;
 	/* Written now, so that a crash from here on leaves disconnect something to undo. */
 	ret = save(c, err);
 	if (ret == 0)
@@ -1804,18 +1890,63 @@ static bool among(const struct candidate *v, size_t n, const char *key)
 	return cand_listed(v, n, ip6);
 }
 
-/* The healthy path: renew if due, keep the pins current. *done: nothing more to do. */
-static int keep(struct client *c, const struct candidate *args, size_t nargs,
-		const struct client_peer *peers, size_t npeers, struct client_result *res,
-		bool *done, bool *away, struct verr *err)
+struct cands {
+	struct candidate args[CLIENT_MAX_CANDIDATES], conf[CLIENT_MAX_CANDIDATES];
+	struct candidate ads[CLIENT_MAX_CANDIDATES], order[3 * CLIENT_MAX_CANDIDATES + 1];
+	struct candidate current;
+	size_t nargs, nconf, nads, n;
+	struct client_peer *peers;	/* malloc'd */
+	size_t npeers;
+};
+
+/*
+ * The healthy path's part in selection: fail back when a preferred gateway
+ * has held a standby lease long enough (*away, c->prefer), else tend the
+ * standby leases. Candidates: the arguments and the config, then the
+ * gateways known from earlier runs' discovery (no discovery here: a healthy
+ * run stays cheap).
+ */
+static void select_healthy(struct client *c, struct cands *k, bool *away)
 {
+	const size_t max = sizeof(k->order) / sizeof(k->order[0]);
+	const struct candidate *fb;
+	struct candidate cand;
+	size_t n;
+
+	n = client_order(k->args, k->nargs, k->conf, k->nconf, NULL, 0, NULL, 0, k->order, max);
+	for (size_t i = 0; i < c->book->n && n < max; i++) {
+		const struct client_state *e = &c->book->v[i];
+
+		if (client_parse_gateway(e->lease_url, CAND_ANNOUNCED, &cand, NULL) < 0 ||
+		    cand_listed(k->order, n, cand.addr))
+			continue;
+		strcpy(cand.key, e->gateway);
+		k->order[n++] = cand;
+	}
+	fb = gw_failback(k->order, n, c->st.gateway, c->book, c->cfg->failback, time(NULL));
+	if (fb) {
+		note(c, false, "failing back to %s: usable for %ld s and more", fb->key,
+		     c->cfg->failback);
+		snprintf(c->prefer, sizeof(c->prefer), "%s", fb->key);
+		*away = true;
+		return;
+	}
+	tend_standby(c, k->order, n);
+}
+
+/* The healthy path: renew if due, keep the pins current. *done: nothing more to do. */
+static int keep(struct client *c, struct cands *k, struct client_result *res, bool *done,
+		bool *away, struct verr *err)
+{
+	const struct candidate *args = k->args;
+	size_t nargs = k->nargs;
 	struct client_health_report h;
 	bool moved = false, renewed = false, dirty = c->st.failures != 0;
 	int ret;
 
 	*done = *away = false;
 	/* Pins first: a missing one is mended here rather than by a reconnect. */
-	ret = pin(c, peers, npeers, false, NULL, NULL, &res->pins_changed, err);
+	ret = pin(c, k->peers, k->npeers, false, NULL, NULL, &res->pins_changed, err);
 	if (ret == 0)
 		ret = client_check(c, true, &h, err);
 	if (ret < 0)
@@ -1842,7 +1973,9 @@ static int keep(struct client *c, const struct candidate *args, size_t nargs,
 	c->st.last_error[0] = '\0';
 	if (renewed || dirty)
 		ret = save(c, err);
-	*done = true;
+	if (ret == 0 && !c->dry_run)
+		select_healthy(c, k, away);
+	*done = !*away;
 	return ret;
 }
 
@@ -1860,15 +1993,6 @@ static int parse_list(const char *const *v, size_t n, enum cand_source src, stru
 	return ret;
 }
 
-struct cands {
-	struct candidate args[CLIENT_MAX_CANDIDATES], conf[CLIENT_MAX_CANDIDATES];
-	struct candidate ads[CLIENT_MAX_CANDIDATES], order[3 * CLIENT_MAX_CANDIDATES + 1];
-	struct candidate current;
-	size_t nargs, nconf, nads, n;
-	struct client_peer *peers;	/* malloc'd */
-	size_t npeers;
-};
-
 static int try_all(struct client *c, struct cands *k, struct client_result *res, struct verr *err)
 {
 	struct verr e = { 0 };
@@ -1881,9 +2005,12 @@ static int try_all(struct client *c, struct cands *k, struct client_result *res,
 	if (c->cfg->discover && discover(c, k->peers, k->npeers, k->ads, CLIENT_MAX_CANDIDATES,
 					 &k->nads, &e) < 0)
 		note(c, false, "discovery failed: %s", e.msg);
+	gw_sort_discovered(k->ads, k->nads);
 	k->n = client_order(k->args, k->nargs, k->conf, k->nconf, k->ads, k->nads,
 			    have_current ? &k->current : NULL, c->st.failures, k->order,
 			    sizeof(k->order) / sizeof(k->order[0]));
+	gw_reorder(k->order, k->n, c->book, c->failed[0] ? c->failed : NULL,
+		   c->prefer[0] ? c->prefer : NULL, time(NULL));
 	if (!k->n)
 		return verr_set(err, -EADDRNOTAVAIL, "no gateway to try: name one, set \"gateways\" "
 				"in the config, or let peers announce theirs (\"discover\")");
@@ -1900,7 +2027,13 @@ static int try_all(struct client *c, struct cands *k, struct client_result *res,
 		if (ret == 0) {
 			note(c, false, "connected to %s", c->st.gateway);
 			res->changed = true;
+			/* The standbys' turn: off the critical path, traffic flows already. */
+			tend_standby(c, k->order, k->n);
 			return 0;
+		}
+		if (k->order[i].key[0]) {
+			gw_failed(c->book, k->order[i].key, k->order[i].url, time(NULL), e.msg);
+			book_save(c);
 		}
 		note(c, false, "%s: %s", k->order[i].key[0] ? k->order[i].key : k->order[i].url,
 		     e.msg);
@@ -1910,6 +2043,23 @@ static int try_all(struct client *c, struct cands *k, struct client_result *res,
 	save(c, &e);
 	return verr_set(err, -EADDRNOTAVAIL, "no gateway could be used (%zu tried); last: %s",
 			k->n, c->st.last_error);
+}
+
+/* A healthy gateway left by choice (failback, arguments): its lease is a standby now. */
+static void keep_as_standby(struct client *c)
+{
+	struct client_state *e;
+
+	gw_book_remove(c->book, c->st.gateway);
+	if (c->book->n == GW_BOOK_MAX || !c->cfg->standby)
+		return;
+	e = &c->book->v[c->book->n++];
+	*e = c->st;
+	e->since = time(NULL);
+	e->failures = 0;
+	e->nroutes = 0;
+	e->conn = -1;
+	book_save(c);
 }
 
 /*
@@ -1922,10 +2072,15 @@ static void drop_current(struct client *c, const struct client_peer *peers, size
 {
 	struct verr e = { 0 };
 
-	if (away)
+	if (away) {
 		c->st.failures = 0;
-	else
+		keep_as_standby(c);
+	} else {
 		c->st.failures++;
+		snprintf(c->failed, sizeof(c->failed), "%s", c->st.gateway);
+		gw_failed(c->book, c->st.gateway, c->st.lease_url, time(NULL), c->st.last_error);
+		book_save(c);
+	}
 	if (!away && find_peer(peers, npeers, c->st.gateway) &&
 	    call1(c, "InterfaceController_resetPeering", "pubkey", bval_new_cstr(c->st.gateway),
 		  NULL, &e) == 0)
@@ -1961,7 +2116,7 @@ int client_connect(struct client *c, const char *const *gateways, size_t n,
 	if (ret == 0)
 		ret = kill_switch(c, k->peers, k->npeers, err);
 	if (ret == 0 && c->st.connected)
-		ret = keep(c, k->args, k->nargs, k->peers, k->npeers, res, &done, &away, err);
+		ret = keep(c, k, res, &done, &away, err);
 	if (ret < 0 || done)
 		goto out;
 	if (c->st.connected && !c->dry_run)
@@ -1997,6 +2152,10 @@ int client_disconnect(struct client *c, struct verr *err)
 			note(c, false, "would release the lease of %s and remove the tunnel",
 			     st->gateway);
 		note(c, false, "would remove the peer pins");
+		for (size_t i = 0; i < c->book->n; i++)
+			if (c->book->v[i].connected)
+				note(c, false, "would release the standby lease at %s",
+				     c->book->v[i].lease_url);
 		note(c, false, "would remove the kill switch, if set");
 		return 0;
 	}
@@ -2006,6 +2165,11 @@ int client_disconnect(struct client *c, struct verr *err)
 		else
 			note(c, true, "released the lease at %s", st->lease_url);
 	}
+	/* Every standby lease too: a disconnected client holds addresses nowhere. */
+	if (c->have_node)
+		gw_release_all(c->book, hooks(c));
+	c->book->n = 0;
+	book_save(c);
 	ret = teardown(c, err);
 	first_err(&ret, pin(c, NULL, 0, true, NULL, NULL, NULL, &e), err, &e);
 	/* Last: until the tunnel and its routes are gone, nothing may leak past them. */

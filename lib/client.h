@@ -39,6 +39,8 @@ struct candidate {
 	char url[CLIENT_URL_MAX];	/* the lease URL */
 	uint8_t addr[16];		/* the URL's host: the offer's gateway_key must hash to it */
 	enum cand_source source;
+	long rtt_us;			/* announced: round trip to the announcer, 0 unknown */
+	long long free;			/* announced: free addresses */
 };
 
 /*
@@ -154,6 +156,9 @@ struct client_result {
 int client_connect(struct client *c, const char *const *gateways, size_t n,
 		   struct client_result *res, struct verr *err);
 int client_disconnect(struct client *c, struct verr *err);
+
+/* The standby records (gwselect.h: connected = a lease is held); returns the count. */
+size_t client_standbys(const struct client *c, const struct client_state **v);
 
 /* Where the kill switch stands (killswitch.h), looking at the kernel when root. */
 int client_kill_switch(const struct client *c, enum ks_state *st, struct verr *err);
