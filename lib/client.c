@@ -1244,41 +1244,23 @@ static int gateway_target(struct client *c, struct cidr *t)
 	return 0;
 }
 
-static int probe_one(struct client *c, const char *ifname, const struct cidr *t, int port,
-		     struct verr *err)
-{
-	char buf[CIDR_STRLEN];
-	long long t0 = now_ms();
-	int ret;
-
-	ret = port ? probe_tcp(ifname, t, port, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, err)
-		   : probe_icmp(ifname, t, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, err);
-	if (ret == 0)
-		note(c, true, "probe: %s%s%.0d answered in %lld ms",
-		     cidr_format(t, false, buf, sizeof(buf)), port ? " port " : "", port,
-		     now_ms() - t0);
-	return ret;
-}
-
 /*
- * The configured probes in order (the gateway's address when there are
- * none): the tunnel works when any answers, so the first answer ends it and
- * a healthy run costs one round trip. "none" switches probing off.
+ * The configured probes (the gateway's address when there are none), all
+ * at once: the tunnel works when any answers, so a healthy run costs one
+ * round trip and a dead tunnel one timeout. "none" switches probing off.
  */
 static int run_probe(struct client *c, const char *ifname, struct verr *err)
 {
 	const struct strlist *l = &c->cfg->probe;
-	struct cidr t;
-	int port = 0, ret = 0;
+	struct probe_target t[PROBE_MAX_TARGETS];
+	char buf[CIDR_STRLEN];
+	long long t0 = now_ms();
+	size_t n = 0;
+	int which = 0, ret;
 
-	if (!l->n) {
-		if (gateway_target(c, &t))
-			return probe_one(c, ifname, &t, 0, err);
-		note(c, true, "no probe target: the tunnel counts as working");
-		return 0;
-	}
-	for (size_t i = 0; i < l->n; i++) {
-		ret = config_parse_probe(l->v[i], &t, &port);
+	memset(t, 0, sizeof(t));
+	for (size_t i = 0; i < l->n && n < PROBE_MAX_TARGETS; i++) {
+		ret = config_parse_probe(l->v[i], &t[n].addr, &t[n].port);
 		if (ret < 0)
 			return verr_set(err, -EINVAL, "config: probe '%.80s' is not an address, "
 					"\"tcp:HOST:PORT\" or \"none\"", l->v[i]);
@@ -1286,11 +1268,19 @@ static int run_probe(struct client *c, const char *ifname, struct verr *err)
 			note(c, true, "probe \"none\": the tunnel counts as working");
 			return 0;
 		}
-		verr_clear(err);
-		ret = probe_one(c, ifname, &t, port, err);
-		if (ret == 0)
-			return 0;
+		n++;
 	}
+	if (!l->n && gateway_target(c, &t[0].addr))
+		n = 1;
+	if (!n) {
+		note(c, true, "no probe target: the tunnel counts as working");
+		return 0;
+	}
+	ret = probe_any(ifname, t, n, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, &which, err);
+	if (ret == 0)
+		note(c, true, "probe: %s%s%.0d answered in %lld ms",
+		     cidr_format(&t[which].addr, false, buf, sizeof(buf)),
+		     t[which].port ? " port " : "", t[which].port, now_ms() - t0);
 	return ret;
 }
 
@@ -1601,10 +1591,10 @@ static int teardown(struct client *c, struct verr *err)
 static int kill_switch(struct client *c, const struct client_peer *peers, size_t npeers,
 		       struct verr *err)
 {
-	struct cidr allow[KILLSWITCH_MAX_ALLOW];
+	struct cidr allow[KILLSWITCH_MAX_ALLOW], own[KILLSWITCH_MAX_ALLOW];
 	struct ks_peer *kp = NULL;
 	struct netlink_link up;
-	struct killswitch ks = { .tun = c->tun.name, .allow = allow };
+	struct killswitch ks = { .tun = c->tun.name, .allow = allow, .own = own };
 	bool changed = false;
 	int ret;
 
@@ -1624,6 +1614,9 @@ static int kill_switch(struct client *c, const struct client_peer *peers, size_t
 		if (ret < 0)
 			return ret;
 	}
+	ret = killswitch_own_addrs(c->tun.ifindex, own, KILLSWITCH_MAX_ALLOW, &ks.nown, err);
+	if (ret < 0)
+		return ret;
 	kp = calloc(npeers ? npeers : 1, sizeof(*kp));
 	if (!kp)
 		return verr_set(err, -ENOMEM, "out of memory");
@@ -2153,9 +2146,8 @@ int client_disconnect(struct client *c, struct verr *err)
 			     st->gateway);
 		note(c, false, "would remove the peer pins");
 		for (size_t i = 0; i < c->book->n; i++)
-			if (c->book->v[i].connected)
-				note(c, false, "would release the standby lease at %s",
-				     c->book->v[i].lease_url);
+			note(c, false, "would release the standby lease at %s",
+			     c->book->v[i].lease_url);
 		note(c, false, "would remove the kill switch, if set");
 		return 0;
 	}

@@ -328,6 +328,8 @@ static int check_values(struct visp_config *cfg, const struct where *w, struct v
 		return bad_key(w, err, "lease_time", "must be at least 60 seconds");
 	if (cfg->standby > CONFIG_MAX_STANDBY)
 		return bad_key(w, err, "standby", "must be 0 to 4");
+	if (cfg->probe.n > CONFIG_MAX_PROBES)
+		return bad_key(w, err, "probe", "names more than 8 targets");
 	for (size_t i = 0; i < cfg->probe.n; i++)
 		if (config_parse_probe(cfg->probe.v[i], NULL, NULL) < 0)
 			return verr_set(err, -EINVAL, "%s:%u: 'probe' '%.80s' is not an address, "

@@ -10,6 +10,7 @@
 #define VISP_CONF_DEFAULT "/etc/visp/visp.conf"
 #define VISP_LEASE_PORT 12234
 #define CONFIG_MAX_STANDBY 4
+#define CONFIG_MAX_PROBES 8	/* PROBE_MAX_TARGETS */
 
 struct strlist {
 	char **v;

@@ -313,8 +313,12 @@ void gw_release_all(struct gw_book *b, const struct gw_hooks *h)
 {
 	struct verr err = { 0 };
 
+	/*
+	 * Failed ones too: a gateway that stopped answering may be back and
+	 * still hold the lease it gave us before.
+	 */
 	for (size_t i = 0; i < b->n; i++) {
-		if (!b->v[i].connected)
+		if (!b->v[i].lease_url[0])
 			continue;
 		if (h->release(h->arg, b->v[i].lease_url, &err) < 0)
 			hook_note(h, "standby %s: could not release the lease: %.300s",

@@ -89,7 +89,7 @@ struct gw_hooks {
 int gw_tend(struct gw_book *b, const struct candidate *v, size_t n, const char *current,
 	    const char *skip, int want, int64_t now, const struct gw_hooks *h, bool *changed);
 
-/* Release every standby lease and empty the book. */
+/* Release every lease the book knows of, held or not, and empty the book. */
 void gw_release_all(struct gw_book *b, const struct gw_hooks *h);
 
 #endif

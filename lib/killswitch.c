@@ -32,22 +32,24 @@ static int check_name(const char *what, const char *s, struct verr *err)
 	return 0;
 }
 
-/* "ip daddr { a, b } accept" for the allowed networks of one family, if any. */
-static void put_allow(FILE *f, const struct killswitch *ks, int family)
+/* "<pre>ip daddr { a, b } <verdict>" for the addresses of one family in v, if any. */
+static void put_set(FILE *f, const char *pre, const char *dir, const struct cidr *v, size_t n,
+		    int family, const char *verdict)
 {
 	char buf[CIDR_STRLEN];
 	bool any = false;
 
-	for (size_t i = 0; i < ks->nallow; i++) {
-		if (ks->allow[i].family != family)
+	for (size_t i = 0; i < n; i++) {
+		if (v[i].family != family)
 			continue;
-		fprintf(f, "%s%s", any ? ", " : family == AF_INET ? "\t\tip daddr { "
-								 : "\t\tip6 daddr { ",
-			cidr_format(&ks->allow[i], true, buf, sizeof(buf)));
+		if (!any)
+			fprintf(f, "\t\t%s%s %s { ", pre, family == AF_INET ? "ip" : "ip6", dir);
+		fprintf(f, "%s%s", any ? ", " : "",
+			cidr_format(&v[i], v[i].prefix != cidr_bits(&v[i]), buf, sizeof(buf)));
 		any = true;
 	}
 	if (any)
-		fputs(" } accept\n", f);
+		fprintf(f, " } %s\n", verdict);
 }
 
 /* What passes in both chains: the tun, the mesh, the link, the allowed networks. */
@@ -55,8 +57,8 @@ static void put_common(FILE *f, const struct killswitch *ks)
 {
 	fprintf(f, "\t\toifname \"%s\" accept\n", ks->tun);
 	fputs("\t\tip6 daddr { fc00::/8, fe80::/10, ff00::/8 } accept\n", f);
-	put_allow(f, ks, AF_INET);
-	put_allow(f, ks, AF_INET6);
+	put_set(f, "", "daddr", ks->allow, ks->nallow, AF_INET, "accept");
+	put_set(f, "", "daddr", ks->allow, ks->nallow, AF_INET6, "accept");
 }
 
 int killswitch_text(const struct killswitch *ks, char **out, struct verr *err)
@@ -91,6 +93,9 @@ int killswitch_text(const struct killswitch *ks, char **out, struct verr *err)
 	fputs("\tchain ks_output {\n"
 	      "\t\ttype filter hook output priority filter - 10; policy accept;\n"
 	      "\t\toifname \"lo\" accept\n", f);
+	snprintf(a, sizeof(a), "oifname \"%s\" ", ks->tun);
+	put_set(f, a, "saddr", ks->own, ks->nown, AF_INET, "reject with icmpx type admin-prohibited");
+	put_set(f, a, "saddr", ks->own, ks->nown, AF_INET6, "reject with icmpx type admin-prohibited");
 	put_common(f, ks);
 	fprintf(f, "\t\t%sudp sport 68 udp dport 67 accept\n", up);
 	fprintf(f, "\t\t%sudp sport 546 udp dport 547 accept\n", up);
@@ -217,6 +222,41 @@ int killswitch_default_allow(int tun_ifindex, int uplink_ifindex, struct cidr *o
 {
 	struct onlink o = { .skip = { tun_ifindex, uplink_ifindex }, .out = out, .max = max };
 	int ret = netlink_addrs(AF_UNSPEC, 0, onlink_cb, &o, err);
+
+	*n = o.n;
+	return ret;
+}
+
+struct own {
+	int tun;
+	struct cidr *out;
+	size_t max, n;
+};
+
+static int own_cb(int ifindex, const struct cidr *a, void *arg)
+{
+	struct own *o = arg;
+	struct netlink_link l;
+	struct cidr host = *a;
+
+	if (ifindex == o->tun || o->n == o->max || cidr_is_cjdns(a) ||
+	    (a->family == AF_INET6 && a->addr[0] == 0xfe && (a->addr[1] & 0xc0) == 0x80))
+		return 0;
+	if (netlink_link_by_index(ifindex, &l, NULL) < 0 || !strcmp(l.name, "lo"))
+		return 0;
+	host.prefix = cidr_bits(a);
+	for (size_t i = 0; i < o->n; i++)
+		if (cidr_equal(&o->out[i], &host))
+			return 0;
+	o->out[o->n++] = host;
+	return 0;
+}
+
+int killswitch_own_addrs(int tun_ifindex, struct cidr *out, size_t max, size_t *n,
+			 struct verr *err)
+{
+	struct own o = { .tun = tun_ifindex, .out = out, .max = max };
+	int ret = netlink_addrs(AF_UNSPEC, 0, own_cb, &o, err);
 
 	*n = o.n;
 	return ret;

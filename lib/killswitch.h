@@ -40,6 +40,8 @@ struct killswitch {
 	size_t npeers;
 	const struct cidr *allow;
 	size_t nallow;
+	const struct cidr *own;		/* the host's addresses outside the tun */
+	size_t nown;
 };
 
 /* The part's text for this boot; free() it. */
@@ -71,5 +73,16 @@ int killswitch_state(const char *run_dir, bool look, enum ks_state *st, struct v
  */
 int killswitch_default_allow(int tun_ifindex, int uplink_ifindex, struct cidr *out, size_t max,
 			     size_t *n, struct verr *err);
+
+/*
+ * The host's own addresses outside the tun (loopback, link-local and cjdns
+ * addresses left out), full length: no packet with one of them as its
+ * source may go into the tun. A TCP connection begun while no tunnel was up
+ * keeps its first source address, and its retransmissions would follow the
+ * tunnel's routes once they are back: the gateway would then carry the
+ * underlay address to the internet.
+ */
+int killswitch_own_addrs(int tun_ifindex, struct cidr *out, size_t max, size_t *n,
+			 struct verr *err);
 
 #endif
