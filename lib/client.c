@@ -1626,7 +1626,7 @@ static int kill_switch(struct client *c, const struct client_peer *peers, size_t
 	ks.npeers = npeers;
 	ret = killswitch_arm(c->cfg->run_dir, &ks, c->dry_run, &changed, err);
 	if (ret == 0 && changed)
-		note(c, c->dry_run ? false : true, "%skill switch: %zu peers, %zu allowed networks",
+		note(c, !c->dry_run, "%skill switch: %zu peers, %zu allowed networks",
 		     c->dry_run ? "would set the " : "", npeers, ks.nallow);
 	free(kp);
 	return ret;
@@ -1783,7 +1783,6 @@ static int attempt(struct client *c, const struct candidate *cand, const struct 
 	struct offer o;
 	long long conn = -1;
 	int ret;
-
 	const struct client_state *sb = gw_book_find(c->book, cand->key);
 	bool standby = gw_held(sb, time(NULL));
 

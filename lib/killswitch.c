@@ -186,78 +186,61 @@ out:
 	return ret;
 }
 
-struct onlink {
+/*
+ * The host's addresses outside the tun, one walk for both lists: networks
+ * (the on-link networks, skip[1] = the uplink left out too) or host
+ * addresses. Loopback, link-local and cjdns addresses pass the switch anyway.
+ */
+struct walk {
 	int skip[2];
+	bool networks;
 	struct cidr *out;
 	size_t max, n;
 };
 
-static int onlink_cb(int ifindex, const struct cidr *a, void *arg)
+static int walk_cb(int ifindex, const struct cidr *a, void *arg)
 {
-	struct onlink *o = arg;
+	struct walk *w = arg;
 	struct netlink_link l;
-	struct cidr net = *a;
+	struct cidr c = *a;
 	int bits = cidr_bits(a);
 
-	if (ifindex == o->skip[0] || ifindex == o->skip[1] || o->n == o->max)
+	if (ifindex == w->skip[0] || ifindex == w->skip[1] || w->n == w->max || cidr_is_cjdns(a) ||
+	    (a->family == AF_INET6 && a->addr[0] == 0xfe && (a->addr[1] & 0xc0) == 0x80))
 		return 0;
 	if (netlink_link_by_index(ifindex, &l, NULL) < 0 || !strcmp(l.name, "lo"))
 		return 0;
-	if (cidr_is_cjdns(a) || (a->family == AF_INET6 && a->addr[0] == 0xfe &&
-				 (a->addr[1] & 0xc0) == 0x80))
-		return 0;
-	if (a->prefix == 0 || a->prefix >= bits)
+	if (w->networks && (a->prefix == 0 || a->prefix >= bits))
 		return 0;	/* no network to speak of (a /32 or /128 has no on-link peers) */
-	for (int i = a->prefix; i < bits; i++)
-		net.addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
-	for (size_t i = 0; i < o->n; i++)
-		if (cidr_equal(&o->out[i], &net))
+	if (w->networks)
+		for (int i = a->prefix; i < bits; i++)
+			c.addr[i / 8] &= (uint8_t)~(0x80 >> (i % 8));
+	else
+		c.prefix = bits;
+	for (size_t i = 0; i < w->n; i++)
+		if (cidr_equal(&w->out[i], &c))
 			return 0;
-	o->out[o->n++] = net;
+	w->out[w->n++] = c;
 	return 0;
 }
 
 int killswitch_default_allow(int tun_ifindex, int uplink_ifindex, struct cidr *out, size_t max,
 			     size_t *n, struct verr *err)
 {
-	struct onlink o = { .skip = { tun_ifindex, uplink_ifindex }, .out = out, .max = max };
-	int ret = netlink_addrs(AF_UNSPEC, 0, onlink_cb, &o, err);
+	struct walk w = { .skip = { tun_ifindex, uplink_ifindex }, .networks = true, .out = out,
+			  .max = max };
+	int ret = netlink_addrs(AF_UNSPEC, 0, walk_cb, &w, err);
 
-	*n = o.n;
+	*n = w.n;
 	return ret;
-}
-
-struct own {
-	int tun;
-	struct cidr *out;
-	size_t max, n;
-};
-
-static int own_cb(int ifindex, const struct cidr *a, void *arg)
-{
-	struct own *o = arg;
-	struct netlink_link l;
-	struct cidr host = *a;
-
-	if (ifindex == o->tun || o->n == o->max || cidr_is_cjdns(a) ||
-	    (a->family == AF_INET6 && a->addr[0] == 0xfe && (a->addr[1] & 0xc0) == 0x80))
-		return 0;
-	if (netlink_link_by_index(ifindex, &l, NULL) < 0 || !strcmp(l.name, "lo"))
-		return 0;
-	host.prefix = cidr_bits(a);
-	for (size_t i = 0; i < o->n; i++)
-		if (cidr_equal(&o->out[i], &host))
-			return 0;
-	o->out[o->n++] = host;
-	return 0;
 }
 
 int killswitch_own_addrs(int tun_ifindex, struct cidr *out, size_t max, size_t *n,
 			 struct verr *err)
 {
-	struct own o = { .tun = tun_ifindex, .out = out, .max = max };
-	int ret = netlink_addrs(AF_UNSPEC, 0, own_cb, &o, err);
+	struct walk w = { .skip = { tun_ifindex, tun_ifindex }, .out = out, .max = max };
+	int ret = netlink_addrs(AF_UNSPEC, 0, walk_cb, &w, err);
 
-	*n = o.n;
+	*n = w.n;
 	return ret;
 }
