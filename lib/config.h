@@ -95,7 +95,6 @@ void config_wipe_free(char *secret);
 struct cidr;
 int config_parse_probe(const char *s, struct cidr *addr, int *port);
 
-void strlist_free(struct strlist *l);
 int strlist_add(struct strlist *l, const char *s);
 
 #endif

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "client.h"
+#include "clientstate.h"
+#include "leaseclient.h"
 
 /*
  * Which gateway, and which ones in reserve: the client's bookkeeping of

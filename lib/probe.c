@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "probe.h"
 
 #define COOKIE_LEN 16
@@ -34,14 +35,6 @@ struct prober {
 	struct sockaddr_storage dst;
 	socklen_t dlen;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static uint16_t checksum(const uint8_t *p, size_t len)
 {
@@ -237,7 +230,7 @@ static int any_wait(struct any *a, long long until, struct verr *err)
 {
 	long long left;
 
-	while ((left = until - now_ms()) > 0) {
+	while ((left = until - mono_ms()) > 0) {
 		if (poll(a->pfd, a->nfd, (int)left) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -288,11 +281,11 @@ int probe_any(const char *ifname, const struct probe_target *t, size_t n, int ti
 		a->pfd[a->nfd] = (struct pollfd){ .fd = p->fd, .events = POLLIN };
 		a->owner[a->nfd++] = (int)i;
 	}
-	deadline = now_ms() + timeout_ms;
+	deadline = mono_ms() + timeout_ms;
 	interval = timeout_ms / tries;
 	/* Every target gets a request each interval; the first answer of any ends it. */
 	for (int k = 0; ret == 0 && got < 0 && k < tries; k++) {
-		long long until = k == tries - 1 ? deadline : now_ms() + interval;
+		long long until = k == tries - 1 ? deadline : mono_ms() + interval;
 
 		for (size_t i = 0; ret == 0 && got < 0 && i < n; i++) {
 			ret = t[i].port ? tcp_start(a, ifname, &t[i], (int)i, err)

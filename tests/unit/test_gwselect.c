@@ -27,7 +27,7 @@ static const char *const keys[] = {
 static void cands(struct candidate *v, size_t n, enum cand_source src)
 {
 	for (size_t i = 0; i < n; i++)
-		assert_int_equal(client_parse_gateway(keys[i], src, &v[i], NULL), 0);
+		assert_int_equal(leaseclient_parse_gateway(keys[i], src, &v[i], NULL), 0);
 }
 
 static struct client_state *hold(struct gw_book *b, const char *key, int64_t since)
