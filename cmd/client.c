@@ -46,8 +46,38 @@ static void print_routes(struct json *j, const struct offer *o)
 	json_end_arr(j);
 }
 
-static void print_json(const struct client_state *st, const struct client_health_report *h)
+static void print_standby_json(struct json *j, const struct client *cl)
 {
+	const struct client_state *v;
+	size_t n = client_standbys(cl, &v);
+
+	json_key(j, "standby");
+	json_arr(j);
+	for (size_t i = 0; i < n; i++) {
+		json_obj(j);
+		json_kstr(j, "gateway", v[i].gateway);
+		json_kbool(j, "held", v[i].connected);
+		json_kint(j, "since", v[i].since);
+		json_kint(j, "failures", v[i].failures);
+		json_end_obj(j);
+	}
+	json_end_arr(j);
+}
+
+static void print_standby_human(const struct client *cl)
+{
+	const struct client_state *v;
+	size_t n = client_standbys(cl, &v);
+
+	for (size_t i = 0; i < n; i++)
+		printf("standby:    %s %s\n", v[i].gateway,
+		       v[i].connected ? "(lease held)" : "(failed, not held)");
+}
+
+static void print_json(const struct client *cl, const struct client_health_report *h,
+		       enum ks_state ks)
+{
+	const struct client_state *st = client_get_state(cl);
 	const struct offer *o = &st->lease;
 	char a4[CIDR_STRLEN], a6[CIDR_STRLEN], when[32];
 	struct json *j = json_new(true);
@@ -63,6 +93,10 @@ static void print_json(const struct client_state *st, const struct client_health
 	json_kstr(j, "lease_url", st->lease_url[0] ? st->lease_url : NULL);
 	json_kint(j, "failures", st->failures);
 	json_kstr(j, "last_error", st->last_error[0] ? st->last_error : NULL);
+	json_kbool(j, "kill_switch", ks == KS_ON);
+	if (ks != KS_ON && ks != KS_OFF)
+		json_kstr(j, "kill_switch_state", killswitch_state_name(ks));
+	print_standby_json(j, cl);
 	if (st->connected) {
 		proto_format_time(o->expires, when);
 		json_kint(j, "connection", st->conn);
@@ -81,8 +115,10 @@ static void print_json(const struct client_state *st, const struct client_health
 	json_free(j);
 }
 
-static void print_human(const struct client_state *st, const struct client_health_report *h)
+static void print_human(const struct client *cl, const struct client_health_report *h,
+			enum ks_state ks)
 {
+	const struct client_state *st = client_get_state(cl);
 	const struct offer *o = &st->lease;
 	char a4[CIDR_STRLEN] = "-", a6[CIDR_STRLEN] = "-", r[CIDR_STRLEN], when[32];
 
@@ -93,6 +129,8 @@ static void print_human(const struct client_state *st, const struct client_healt
 	if (st->failures || st->last_error[0])
 		printf("failures:   %d%s%s\n", st->failures, st->last_error[0] ? ", last: " : "",
 		       st->last_error);
+	printf("kill switch: %s\n", killswitch_state_name(ks));
+	print_standby_human(cl);
 	if (!st->connected)
 		return;
 	if (o->has_ipv4)
@@ -109,14 +147,19 @@ static void print_human(const struct client_state *st, const struct client_healt
 	printf("\nexpires:    %s\n", when);
 }
 
-static void print_status(const struct client_state *st, const struct client_health_report *h)
+static void print_status(const struct client *cl, const struct client_health_report *h)
 {
+	enum ks_state ks = KS_OFF;
+	struct verr err = { 0 };
+
 	if (ctx.quiet)
 		return;
+	if (client_kill_switch(cl, &ks, &err) < 0)
+		info("%s", err.msg);
 	if (ctx.json)
-		print_json(st, h);
+		print_json(cl, h, ks);
 	else
-		print_human(st, h);
+		print_human(cl, h, ks);
 }
 
 static int client_connect_cmd(int argc, const char **argv)
@@ -153,7 +196,7 @@ static int client_connect_cmd(int argc, const char **argv)
 	if (!res.changed)
 		debug("healthy: nothing to do%s", res.renewed ? " (lease renewed)" : "");
 	if (!ctx.dry_run)
-		print_status(client_get_state(cl), &h);
+		print_status(cl, &h);
 	rc = EXIT_OK;
 out:
 	client_close(cl);
@@ -202,7 +245,7 @@ static int show(int argc, const char **argv, bool probe)
 		rc = report(&err);
 		goto out;
 	}
-	print_status(client_get_state(cl), &h);
+	print_status(cl, &h);
 	rc = !probe || h.health == HEALTH_OK ? EXIT_OK : EXIT_UNHEALTHY;
 out:
 	client_close(cl);

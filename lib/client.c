@@ -24,6 +24,9 @@
 
 #include "client.h"
 #include "fileutil.h"
+#include "gwselect.h"
+#include "iface.h"
+#include "killswitch.h"
 #include "leasenet.h"
 #include "routeguard.h"
 
@@ -32,6 +35,7 @@
 #define RETRY_HTTP_TIMEOUT_MS 3000	/* after a peering reset: up in well under a second */
 #define POLL_MS 100
 #define LOCK_WAIT_MS 30000
+#define STANDBY_HTTP_TIMEOUT_MS 2000	/* off the critical path: a dead standby costs little */
 
 const char *client_health_name(enum client_health h)
 {
@@ -66,6 +70,9 @@ struct client {
 	 */
 	struct route_list routes[2];
 	bool routes_loaded;
+	struct gw_book *book;		/* standby leases (gwselect.h) */
+	char failed[KEY_BUFLEN];	/* the gateway that failed in this run, "" none */
+	char prefer[KEY_BUFLEN];	/* a failback target, "" none */
 };
 
 static void routes_changed(struct client *c)
@@ -107,6 +114,12 @@ int client_open(struct client **out, const struct client_opts *o, struct verr *e
 	c->note_fn = o->note;
 	c->note_arg = o->note_arg;
 	c->lock_fd = -1;
+	c->book = calloc(1, sizeof(*c->book));
+	if (!c->book) {
+		free(c);
+		return verr_set(err, -ENOMEM, "out of memory");
+	}
+	gw_book_load(c->cfg->run_dir, c->book);
 	/* A damaged state file must not wedge the client: start afresh. */
 	if (client_state_load(c->cfg->run_dir, &c->st, &e) == -EBADMSG)
 		note(c, false, "%s; starting from no state", e.msg);
@@ -121,6 +134,7 @@ void client_close(struct client *c)
 	if (c->lock_fd >= 0)
 		close(c->lock_fd);
 	routes_changed(c);
+	free(c->book);
 	free(c);
 }
 
@@ -148,6 +162,7 @@ static int lock(struct client *c, struct verr *err)
 		return ret;
 	/* Another run may have changed the state while we waited. */
 	client_state_load(c->cfg->run_dir, &c->st, NULL);
+	gw_book_load(c->cfg->run_dir, c->book);
 	return 0;
 }
 
@@ -311,7 +326,7 @@ int client_check(struct client *c, bool probe, struct client_health_report *h, s
 	if (!probe)
 		return 0;
 	h->probed = true;
-	if (leasenet_probe(c->cfg->probe, &st->lease, st->tun, c->note_fn, c->note_arg, &e) < 0) {
+	if (leasenet_probe(&c->cfg->probe, &st->lease, st->tun, c->note_fn, c->note_arg, &e) < 0) {
 		if (e.code == -EINVAL) {
 			*err = e;
 			return e.code;
@@ -441,6 +456,126 @@ static void start_state(struct client *c, const struct candidate *cand, const st
 	st->since = st->leased_at = time(NULL);
 }
 
+/* ---- kill switch ---- */
+
+/*
+ * Arm the kill switch, or bring it up to date (the peers come and go), on
+ * every connect run: then it holds from the first run on, through every
+ * failover and while no gateway works. Switched off in the config, a
+ * switch left armed goes.
+ */
+static int kill_switch(struct client *c, const struct iptunnel_peer *peers, size_t npeers,
+		       struct verr *err)
+{
+	struct cidr allow[KILLSWITCH_MAX_ALLOW], own[KILLSWITCH_MAX_ALLOW];
+	struct ks_peer *kp = NULL;
+	struct netlink_link up;
+	struct killswitch ks = { .tun = c->node.tun.name, .allow = allow, .own = own };
+	bool changed = false;
+	int ret;
+
+	if (!c->cfg->kill_switch)
+		return killswitch_disarm(c->cfg->run_dir, c->dry_run, &changed, err);
+	if (iface_find_uplink(c->cfg, true, true, &c->node.tun, &up, NULL) == 0)
+		ks.uplink = up.name;
+	if (c->cfg->kill_switch_allow_set) {
+		for (size_t i = 0; i < c->cfg->kill_switch_allow.n && ks.nallow < KILLSWITCH_MAX_ALLOW;
+		     i++)
+			if (cidr_parse_network(c->cfg->kill_switch_allow.v[i], &allow[ks.nallow],
+					       NULL) == 0)
+				ks.nallow++;
+	} else {
+		ret = killswitch_default_allow(c->node.tun.ifindex, ks.uplink ? up.ifindex : 0,
+					       allow, KILLSWITCH_MAX_ALLOW, &ks.nallow, err);
+		if (ret < 0)
+			return ret;
+	}
+	ret = killswitch_own_addrs(c->node.tun.ifindex, own, KILLSWITCH_MAX_ALLOW, &ks.nown, err);
+	if (ret < 0)
+		return ret;
+	kp = calloc(npeers ? npeers : 1, sizeof(*kp));
+	if (!kp)
+		return verr_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < npeers; i++)
+		kp[i] = (struct ks_peer){ .addr = peers[i].addr, .port = peers[i].port };
+	ks.peers = kp;
+	ks.npeers = npeers;
+	ret = killswitch_arm(c->cfg->run_dir, &ks, c->dry_run, &changed, err);
+	if (ret == 0 && changed)
+		note(c, !c->dry_run, "%skill switch: %zu peers, %zu allowed networks",
+		     c->dry_run ? "would set the " : "", npeers, ks.nallow);
+	free(kp);
+	return ret;
+}
+
+size_t client_standbys(const struct client *c, const struct client_state **v)
+{
+	*v = c->book->v;
+	return c->book->n;
+}
+
+int client_kill_switch(const struct client *c, enum ks_state *st, struct verr *err)
+{
+	return killswitch_state(c->cfg->run_dir, geteuid() == 0, st, err);
+}
+
+/* ---- standby leases (the bookkeeping is gwselect's) ---- */
+
+static int standby_lease(void *arg, const struct candidate *cand, struct offer *o,
+			 struct verr *err)
+{
+	struct client *c = arg;
+	int ret = leaseclient_post(cand->url, c->node.key, c->node.ip6, STANDBY_HTTP_TIMEOUT_MS, o,
+				   err);
+
+	return ret == 0 ? leaseclient_check_offer(cand, c->node.key, o, err) : ret;
+}
+
+static int standby_release(void *arg, const char *url, struct verr *err)
+{
+	struct client *c = arg;
+
+	return leaseclient_delete(url, c->node.key, c->node.ip6, err);
+}
+
+static void standby_note(void *arg, const char *msg)
+{
+	note((struct client *)arg, true, "%s", msg);
+}
+
+static const struct gw_hooks *hooks(struct client *c)
+{
+	static struct gw_hooks h = { standby_lease, standby_release, standby_note, NULL };
+
+	h.arg = c;
+	return &h;
+}
+
+static void book_save(struct client *c)
+{
+	struct verr e = { 0 };
+
+	if (!c->dry_run && gw_book_save(c->cfg->run_dir, c->book, &e) < 0)
+		note(c, false, "standby: %s", e.msg);
+}
+
+/*
+ * Hold standby leases at the next gateways of order (not at the one that
+ * failed in this run: it is asked again after its back-off).
+ */
+static void tend_standby(struct client *c, const struct candidate *order, size_t n)
+{
+	bool changed = false;
+
+	if (c->dry_run)
+		return;
+	gw_tend(c->book, order, n, c->st.connected ? c->st.gateway : NULL,
+		c->failed[0] ? c->failed : NULL, (int)c->cfg->standby, time(NULL), hooks(c),
+		&changed);
+	if (changed)
+		book_save(c);
+}
+
 /*
  * cjdns keeps a peering with a restarted node dead for about 70 s; a
  * gateway that is our direct peer and does not answer may be just that.
@@ -471,10 +606,18 @@ static int attempt(struct client *c, const struct candidate *cand,
 	struct offer o;
 	long long conn = -1;
 	int ret;
+	const struct client_state *sb = gw_book_find(c->book, cand->key);
+	bool standby = gw_held(sb, time(NULL));
 
-	note(c, false, "trying %s (%s)", cand->key[0] ? cand->key : cand->url,
-	     leaseclient_source_name(cand->source));
-	ret = leaseclient_post(cand->url, c->node.key, c->node.ip6, c->http_ms, &o, err);
+	note(c, false, "trying %s (%s%s)", cand->key[0] ? cand->key : cand->url,
+	     leaseclient_source_name(cand->source), standby ? ", standby lease" : "");
+	/* A held standby lease: failover is connectTo and routes, no HTTP on the way. */
+	if (standby) {
+		o = sb->lease;
+		ret = 0;
+	} else {
+		ret = leaseclient_post(cand->url, c->node.key, c->node.ip6, c->http_ms, &o, err);
+	}
 	/*
 	 * Only when no connection could be made: a gateway whose server took
 	 * the connection and then stalled or sent too much is reachable, and
@@ -499,6 +642,8 @@ static int attempt(struct client *c, const struct candidate *cand,
 	if (ret < 0)
 		return ret;
 	start_state(c, cand, &o, conn);
+	if (standby)
+		c->st.leased_at = sb->leased_at;
 	/* Written now, so that a crash from here on leaves disconnect something to undo. */
 	ret = save(c, err);
 	if (ret == 0)
@@ -510,7 +655,7 @@ static int attempt(struct client *c, const struct candidate *cand,
 					  c->note_fn, c->note_arg, err);
 	}
 	if (ret == 0)
-		ret = leasenet_probe(c->cfg->probe, &c->st.lease, c->node.tun.name, c->note_fn,
+		ret = leasenet_probe(&c->cfg->probe, &c->st.lease, c->node.tun.name, c->note_fn,
 				     c->note_arg, err);
 	if (ret == 0) {
 		dns_apply(c);
@@ -568,18 +713,64 @@ static bool among(const struct candidate *v, size_t n, const char *key)
 	return leaseclient_listed(v, n, ip6);
 }
 
-/* The healthy path: renew if due, keep the pins current. *done: nothing more to do. */
-static int keep(struct client *c, const struct candidate *args, size_t nargs,
-		const struct iptunnel_peer *peers, size_t npeers, struct client_result *res,
-		bool *done, bool *away, struct verr *err)
+struct cands {
+	struct candidate args[CLIENT_MAX_CANDIDATES], conf[CLIENT_MAX_CANDIDATES];
+	struct candidate ads[CLIENT_MAX_CANDIDATES], order[3 * CLIENT_MAX_CANDIDATES + 1];
+	struct candidate current;
+	size_t nargs, nconf, nads, n;
+	struct iptunnel_peer *peers;	/* malloc'd */
+	size_t npeers;
+};
+
+/*
+ * The healthy path's part in selection: fail back when a preferred gateway
+ * has held a standby lease long enough (*away, c->prefer), else tend the
+ * standby leases. Candidates: the arguments and the config, then the
+ * gateways known from earlier runs' discovery (no discovery here: a healthy
+ * run stays cheap).
+ */
+static void select_healthy(struct client *c, struct cands *k, bool *away)
 {
+	const size_t max = sizeof(k->order) / sizeof(k->order[0]);
+	const struct candidate *fb;
+	struct candidate cand;
+	size_t n;
+
+	n = leaseclient_order(k->args, k->nargs, k->conf, k->nconf, NULL, 0, NULL, 0, k->order,
+			      max);
+	for (size_t i = 0; i < c->book->n && n < max; i++) {
+		const struct client_state *e = &c->book->v[i];
+
+		if (leaseclient_parse_gateway(e->lease_url, CAND_ANNOUNCED, &cand, NULL) < 0 ||
+		    leaseclient_listed(k->order, n, cand.addr))
+			continue;
+		strcpy(cand.key, e->gateway);
+		k->order[n++] = cand;
+	}
+	fb = gw_failback(k->order, n, c->st.gateway, c->book, c->cfg->failback, time(NULL));
+	if (fb) {
+		note(c, false, "failing back to %s: usable for %ld s and more", fb->key,
+		     c->cfg->failback);
+		snprintf(c->prefer, sizeof(c->prefer), "%s", fb->key);
+		*away = true;
+		return;
+	}
+	tend_standby(c, k->order, n);
+}
+
+/* The healthy path: renew if due, keep the pins current. *done: nothing more to do. */
+static int keep(struct client *c, struct cands *k, struct client_result *res, bool *done,
+		bool *away, struct verr *err)
+{
+	const struct candidate *args = k->args;
+	size_t nargs = k->nargs;
 	struct client_health_report h;
 	bool moved = false, renewed = false, dirty = c->st.failures != 0;
 	int ret;
 
 	*done = *away = false;
 	/* Pins first: a missing one is mended here rather than by a reconnect. */
-	ret = pin(c, peers, npeers, false, &res->pins_changed, err);
+	ret = pin(c, k->peers, k->npeers, false, &res->pins_changed, err);
 	if (ret == 0)
 		ret = client_check(c, true, &h, err);
 	if (ret < 0)
@@ -606,7 +797,9 @@ static int keep(struct client *c, const struct candidate *args, size_t nargs,
 	c->st.last_error[0] = '\0';
 	if (renewed || dirty)
 		ret = save(c, err);
-	*done = true;
+	if (ret == 0 && !c->dry_run)
+		select_healthy(c, k, away);
+	*done = !*away;
 	return ret;
 }
 
@@ -624,15 +817,6 @@ static int parse_list(const char *const *v, size_t n, enum cand_source src, stru
 	return ret;
 }
 
-struct cands {
-	struct candidate args[CLIENT_MAX_CANDIDATES], conf[CLIENT_MAX_CANDIDATES];
-	struct candidate ads[CLIENT_MAX_CANDIDATES], order[3 * CLIENT_MAX_CANDIDATES + 1];
-	struct candidate current;
-	size_t nargs, nconf, nads, n;
-	struct iptunnel_peer *peers;	/* malloc'd */
-	size_t npeers;
-};
-
 static int try_all(struct client *c, struct cands *k, struct client_result *res, struct verr *err)
 {
 	struct verr e = { 0 };
@@ -647,9 +831,12 @@ static int try_all(struct client *c, struct cands *k, struct client_result *res,
 	    leaseclient_discover(k->peers, k->npeers, c->node.ip6, k->ads, CLIENT_MAX_CANDIDATES,
 				 &k->nads, c->note_fn, c->note_arg, &e) < 0)
 		note(c, false, "discovery failed: %s", e.msg);
+	gw_sort_discovered(k->ads, k->nads);
 	k->n = leaseclient_order(k->args, k->nargs, k->conf, k->nconf, k->ads, k->nads,
 			    have_current ? &k->current : NULL, c->st.failures, k->order,
 			    sizeof(k->order) / sizeof(k->order[0]));
+	gw_reorder(k->order, k->n, c->book, c->failed[0] ? c->failed : NULL,
+		   c->prefer[0] ? c->prefer : NULL, time(NULL));
 	if (!k->n)
 		return verr_set(err, -EADDRNOTAVAIL, "no gateway to try: name one, set \"gateways\" "
 				"in the config, or let peers announce theirs (\"discover\")");
@@ -666,7 +853,13 @@ static int try_all(struct client *c, struct cands *k, struct client_result *res,
 		if (ret == 0) {
 			note(c, false, "connected to %s", c->st.gateway);
 			res->changed = true;
+			/* The standbys' turn: off the critical path, traffic flows already. */
+			tend_standby(c, k->order, k->n);
 			return 0;
+		}
+		if (k->order[i].key[0]) {
+			gw_failed(c->book, k->order[i].key, k->order[i].url, time(NULL), e.msg);
+			book_save(c);
 		}
 		note(c, false, "%s: %s", k->order[i].key[0] ? k->order[i].key : k->order[i].url,
 		     e.msg);
@@ -676,6 +869,23 @@ static int try_all(struct client *c, struct cands *k, struct client_result *res,
 	save(c, &e);
 	return verr_set(err, -EADDRNOTAVAIL, "no gateway could be used (%zu tried); last: %s",
 			k->n, c->st.last_error);
+}
+
+/* A healthy gateway left by choice (failback, arguments): its lease is a standby now. */
+static void keep_as_standby(struct client *c)
+{
+	struct client_state *e;
+
+	gw_book_remove(c->book, c->st.gateway);
+	if (c->book->n == GW_BOOK_MAX || !c->cfg->standby)
+		return;
+	e = &c->book->v[c->book->n++];
+	*e = c->st;
+	e->since = time(NULL);
+	e->failures = 0;
+	e->nroutes = 0;
+	e->conn = -1;
+	book_save(c);
 }
 
 /*
@@ -688,10 +898,15 @@ static void drop_current(struct client *c, const struct iptunnel_peer *peers, si
 {
 	struct verr e = { 0 };
 
-	if (away)
+	if (away) {
 		c->st.failures = 0;
-	else
+		keep_as_standby(c);
+	} else {
 		c->st.failures++;
+		snprintf(c->failed, sizeof(c->failed), "%s", c->st.gateway);
+		gw_failed(c->book, c->st.gateway, c->st.lease_url, time(NULL), c->st.last_error);
+		book_save(c);
+	}
 	if (!away && iptunnel_find_peer(peers, npeers, c->st.gateway) &&
 	    iptunnel_reset_peering(c->cj, c->st.gateway, &e) == 0)
 		note(c, true, "reset the peering with %s", c->st.gateway);
@@ -723,8 +938,10 @@ int client_connect(struct client *c, const char *const *gateways, size_t n,
 		ret = node(c, err);
 	if (ret == 0)
 		ret = iptunnel_peers(c->cj, &k->peers, &k->npeers, err);
+	if (ret == 0)
+		ret = kill_switch(c, k->peers, k->npeers, err);
 	if (ret == 0 && c->st.connected)
-		ret = keep(c, k->args, k->nargs, k->peers, k->npeers, res, &done, &away, err);
+		ret = keep(c, k, res, &done, &away, err);
 	if (ret < 0 || done)
 		goto out;
 	if (c->st.connected && !c->dry_run)
@@ -760,6 +977,10 @@ int client_disconnect(struct client *c, struct verr *err)
 			note(c, false, "would release the lease of %s and remove the tunnel",
 			     st->gateway);
 		note(c, false, "would remove the peer pins");
+		for (size_t i = 0; i < c->book->n; i++)
+			note(c, false, "would release the standby lease at %s",
+			     c->book->v[i].lease_url);
+		note(c, false, "would remove the kill switch, if set");
 		return 0;
 	}
 	if (st->connected && c->have_node) {
@@ -768,8 +989,15 @@ int client_disconnect(struct client *c, struct verr *err)
 		else
 			note(c, true, "released the lease at %s", st->lease_url);
 	}
+	/* Every standby lease too: a disconnected client holds addresses nowhere. */
+	if (c->have_node)
+		gw_release_all(c->book, hooks(c));
+	c->book->n = 0;
+	book_save(c);
 	ret = teardown(c, err);
 	verr_first(&ret, pin(c, NULL, 0, true, NULL, &e), err, &e);
+	/* Last: until the tunnel and its routes are gone, nothing may leak past them. */
+	verr_first(&ret, killswitch_disarm(c->cfg->run_dir, false, NULL, &e), err, &e);
 	if (ret == 0)
 		ret = client_state_remove(c->cfg->run_dir, err);
 	return ret;

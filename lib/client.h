@@ -11,6 +11,7 @@
 #include "config.h"
 #include "err.h"
 #include "iptunnel.h"
+#include "killswitch.h"
 #include "leaseclient.h"
 #include "route.h"
 
@@ -77,6 +78,12 @@ struct client_result {
 int client_connect(struct client *c, const char *const *gateways, size_t n,
 		   struct client_result *res, struct verr *err);
 int client_disconnect(struct client *c, struct verr *err);
+
+/* The standby records (gwselect.h: connected = a lease is held); returns the count. */
+size_t client_standbys(const struct client *c, const struct client_state **v);
+
+/* Where the kill switch stands (killswitch.h), looking at the kernel when root. */
+int client_kill_switch(const struct client *c, enum ks_state *st, struct verr *err);
 
 /*
  * routes pin-peers: pin every underlay peer (or unpin all), without a

@@ -4,6 +4,7 @@
  * admin credentials, in the order DESIGN.md gives: the config's "cjdns"
  * block, ~/.cjdnsadmin, the "admin" block of cjdroute.conf.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,6 +18,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "config.h"
+#include "cidr.h"
 #include "fileutil.h"
 #include "json.h"
 
@@ -24,7 +26,8 @@
 /* Deeper than any config, .cjdnsadmin or cjdroute.conf; yajl has no limit of its own. */
 #define CONFIG_MAX_DEPTH 32
 
-enum ctype { C_STR, C_INT, C_BOOL, C_LIST };
+/* C_STRS: a string or a list of them; C_SECS: seconds or "never" (-1). */
+enum ctype { C_STR, C_INT, C_BOOL, C_LIST, C_STRS, C_SECS };
 
 struct ckey {
 	const char *name;
@@ -42,8 +45,10 @@ static const struct ckey top_keys[] = {
 	K("policy", C_STR, policy),		K("allowlist", C_STR, allowlist),
 	K("max_leases", C_INT, max_leases),	K("listen", C_STR, listen),
 	K("ndp_proxy", C_BOOL, ndp_proxy),	K("gateways", C_LIST, gateways),
-	K("discover", C_BOOL, discover),	K("probe", C_STR, probe),
-	K("dns", C_BOOL, dns),
+	K("discover", C_BOOL, discover),	K("probe", C_STRS, probe),
+	K("dns", C_BOOL, dns),			K("standby", C_INT, standby),
+	K("failback", C_SECS, failback),	K("kill_switch", C_BOOL, kill_switch),
+	K("kill_switch_allow", C_LIST, kill_switch_allow),
 	{ NULL, 0, 0 }
 };
 static const struct ckey share_keys[] = {
@@ -104,6 +109,8 @@ struct visp_config *config_new_defaults(void)
 	set_str(&cfg->policy, "open");
 	cfg->lease_time = 86400;
 	cfg->discover = true;
+	cfg->standby = 1;
+	cfg->failback = 300;
 	return cfg;
 }
 
@@ -128,7 +135,8 @@ void config_free(struct visp_config *cfg)
 	free(cfg->allowlist);
 	free(cfg->listen);
 	strlist_free(&cfg->gateways);
-	free(cfg->probe);
+	strlist_free(&cfg->probe);
+	strlist_free(&cfg->kill_switch_allow);
 	strlist_free(&cfg->share_lan);
 	free(cfg);
 }
@@ -207,6 +215,22 @@ static int set_key(void *base, const struct ckey *k, yajl_val v, const struct wh
 			return bad_key(w, err, k->name, "must be true or false");
 		*(bool *)field = YAJL_IS_TRUE(v);
 		return 0;
+	case C_SECS:
+		if (YAJL_IS_STRING(v) && !strcmp(v->u.string, "never")) {
+			*(long *)field = -1;
+			return 0;
+		}
+		if (!YAJL_IS_INTEGER(v) || YAJL_GET_INTEGER(v) < 0 ||
+		    YAJL_GET_INTEGER(v) > INT32_MAX)
+			return bad_key(w, err, k->name, "must be \"never\" or a number of seconds");
+		*(long *)field = (long)YAJL_GET_INTEGER(v);
+		return 0;
+	case C_STRS:
+		if (YAJL_IS_STRING(v)) {
+			strlist_free(field);
+			return strlist_add(field, YAJL_GET_STRING(v));
+		}
+		__attribute__((fallthrough));	/* a list */
 	case C_LIST:
 		if (!YAJL_IS_ARRAY(v))
 			return bad_key(w, err, k->name, "must be a list of strings");
@@ -284,6 +308,7 @@ static int set_cjdns_block(struct visp_config *cfg, yajl_val obj, const struct w
 
 static int check_values(struct visp_config *cfg, const struct where *w, struct verr *err)
 {
+	struct cidr net;
 	/*
 	 * Paths must not depend on the caller's working directory: under sudo
 	 * a relative one would name a file of the user's choosing.
@@ -302,7 +327,63 @@ static int check_values(struct visp_config *cfg, const struct where *w, struct v
 		return bad_key(w, err, "policy", "is \"allowlist\" but no 'allowlist' file is set");
 	if (cfg->lease_time && cfg->lease_time < 60)
 		return bad_key(w, err, "lease_time", "must be at least 60 seconds");
+	if (cfg->standby > CONFIG_MAX_STANDBY)
+		return bad_key(w, err, "standby", "must be 0 to 4");
+	if (cfg->probe.n > CONFIG_MAX_PROBES)
+		return bad_key(w, err, "probe", "names more than 8 targets");
+	for (size_t i = 0; i < cfg->probe.n; i++)
+		if (config_parse_probe(cfg->probe.v[i], NULL, NULL) < 0)
+			return verr_set(err, -EINVAL, "%s:%u: 'probe' '%.80s' is not an address, "
+					"\"tcp:HOST:PORT\" or \"none\"", w->name,
+					key_line(w->text, w->len, "probe"), cfg->probe.v[i]);
+	for (size_t i = 0; i < cfg->kill_switch_allow.n; i++)
+		if (cidr_parse_network(cfg->kill_switch_allow.v[i], &net, NULL) < 0)
+			return verr_set(err, -EINVAL, "%s:%u: 'kill_switch_allow' '%.80s' is not a "
+					"CIDR", w->name, key_line(w->text, w->len,
+								  "kill_switch_allow"),
+					cfg->kill_switch_allow.v[i]);
 	return 0;
+}
+
+int config_parse_probe(const char *s, struct cidr *addr, int *port)
+{
+	struct cidr a;
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	char *end;
+	long p = 0;
+	size_t len;
+
+	if (!strcmp(s, "none"))
+		return 0;
+	if (strncmp(s, "tcp:", 4))
+		goto plain;
+	s += 4;
+	colon = strrchr(s, ':');
+	if (!colon)
+		return -EINVAL;
+	len = colon - s;
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']') {
+		s++;
+		len -= 2;
+	}
+	if (len == 0 || len >= sizeof(host))
+		return -EINVAL;
+	memcpy(host, s, len);
+	host[len] = '\0';
+	errno = 0;
+	p = strtol(colon + 1, &end, 10);
+	if (end == colon + 1 || *end || p < 1 || p > 65535)
+		return -EINVAL;
+	s = host;
+plain:
+	if (cidr_parse_addr(s, AF_UNSPEC, &a, NULL) < 0 || a.prefix != cidr_bits(&a))
+		return -EINVAL;
+	if (addr)
+		*addr = a;
+	if (port)
+		*port = (int)p;
+	return 1;
 }
 
 int config_parse(struct visp_config *cfg, const char *text, size_t len, const char *name,
@@ -359,6 +440,8 @@ int config_parse(struct visp_config *cfg, const char *text, size_t len, const ch
 				k++;
 			r = k->name ? set_key(cfg, k, v, &w, err)
 				    : bad_key(&w, err, key, "is not a visp setting");
+			if (r == 0 && !strcmp(key, "kill_switch_allow"))
+				cfg->kill_switch_allow_set = true;
 		}
 		if (r < 0) {
 			ret = r;

@@ -9,6 +9,8 @@
 
 #define VISP_CONF_DEFAULT "/etc/visp/visp.conf"
 #define VISP_LEASE_PORT 12234
+#define CONFIG_MAX_STANDBY 4
+#define CONFIG_MAX_PROBES 8	/* PROBE_MAX_TARGETS */
 
 struct strlist {
 	char **v;
@@ -49,8 +51,13 @@ struct visp_config {
 	/* client */
 	struct strlist gateways;
 	bool discover;		/* default true */
-	char *probe;		/* default: ICMP echo to the lease's gateway address */
+	struct strlist probe;	/* addresses or "tcp:HOST:PORT"; none: the lease's gateway address */
 	bool dns;
+	long standby;		/* further gateways holding a lease, default 1 */
+	long failback;		/* seconds a preferred gateway must be usable; -1 never; 300 */
+	bool kill_switch;
+	struct strlist kill_switch_allow;	/* CIDRs; unset: on-link nets of non-uplinks */
+	bool kill_switch_allow_set;
 
 	/* share */
 	struct strlist share_lan;
@@ -79,6 +86,14 @@ int config_read_password(const char *path, char **out, struct verr *err);
 int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port, struct verr *err);
 /* Wipe a secret string and free it. */
 void config_wipe_free(char *secret);
+
+/*
+ * One "probe" entry: an address (ICMP echo) or "tcp:HOST:PORT" (a TCP
+ * connection). 1 with *addr and *port (0 for ICMP) set, 0 for "none",
+ * -EINVAL otherwise. addr and port may be NULL.
+ */
+struct cidr;
+int config_parse_probe(const char *s, struct cidr *addr, int *port);
 
 int strlist_add(struct strlist *l, const char *s);
 

@@ -116,6 +116,8 @@ static void finish(CURL *c, CURLcode rc, struct sink *s)
 	if (rc == CURLE_OK) {
 		sym_curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &s->r->status);
 		s->r->connected = 1;
+		if (sym_curl_easy_getinfo(c, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK)
+			s->r->rtt_us = (long)connect_us;
 		return;
 	}
 	s->r->status = 0;

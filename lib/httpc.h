@@ -17,6 +17,7 @@ struct httpc_resp {
 	size_t len;
 	char error[256];	/* transport error, when status is 0 */
 	int connected;		/* a connection was made: the peer is reachable */
+	long rtt_us;		/* the TCP handshake: one round trip (0 unknown) */
 };
 
 /*

@@ -235,6 +235,8 @@ static int add_ads(const struct httpc_resp *r, struct candidate *out, size_t max
 		    key_str_to_ip6(ads[i].public_key, ip6, NULL) < 0 || memcmp(ip6, cand.addr, 16))
 			continue;
 		strcpy(cand.key, ads[i].public_key);
+		cand.free = ads[i].free;
+		cand.rtt_us = r->rtt_us;
 		out[(*n)++] = cand;
 	}
 	return 0;

@@ -31,6 +31,8 @@ struct candidate {
 	char url[LEASECLIENT_URL_MAX];	/* the lease URL */
 	uint8_t addr[16];		/* the URL's host: the offer's gateway_key must hash to it */
 	enum cand_source source;
+	long rtt_us;			/* announced: round trip to the announcer, 0 unknown */
+	long long free;			/* announced: free addresses */
 };
 
 /*

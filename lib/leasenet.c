@@ -133,18 +133,9 @@ bool leasenet_routes_in_place(const struct route_list rl[2], int ifindex,
 	return ok;
 }
 
-/* The probe's target: the configured address, else the gateway's own tun address. */
-static int probe_target(const char *p, const struct offer *o, struct cidr *t, struct verr *err)
+/* Without a "probe" list: the gateway's own tun address. 1 found, 0 none. */
+static int gateway_target(const struct offer *o, struct cidr *t)
 {
-
-	if (p && !strcmp(p, "none"))
-		return 0;
-	if (p) {
-		if (cidr_parse_addr(p, AF_UNSPEC, t, NULL) < 0)
-			return verr_set(err, -EINVAL, "config: probe '%s' is not an address or \"none\"",
-					p);
-		return 1;
-	}
 	for (int f = 0; f < 2; f++) {
 		int family = f ? AF_INET6 : AF_INET;
 
@@ -160,24 +151,43 @@ static int probe_target(const char *p, const struct offer *o, struct cidr *t, st
 	return 0;
 }
 
-int leasenet_probe(const char *probe, const struct offer *o, const char *ifname,
+/*
+ * The configured probes (the gateway's address when there are none), all
+ * at once: the tunnel works when any answers, so a healthy run costs one
+ * round trip and a dead tunnel one timeout. "none" switches probing off.
+ */
+int leasenet_probe(const struct strlist *l, const struct offer *o, const char *ifname,
 		   visp_note_fn note, void *note_arg, struct verr *err)
 {
-	struct cidr t;
+	struct probe_target t[PROBE_MAX_TARGETS];
 	char buf[CIDR_STRLEN];
 	long long t0 = mono_ms();
-	int ret = probe_target(probe, o, &t, err);
+	size_t n = 0;
+	int which = 0, ret;
 
-	if (ret <= 0) {
-		if (ret == 0)
-			visp_note(note, note_arg, true,
-				  "no probe target: the tunnel counts as working");
-		return ret;
+	memset(t, 0, sizeof(t));
+	for (size_t i = 0; i < l->n && n < PROBE_MAX_TARGETS; i++) {
+		ret = config_parse_probe(l->v[i], &t[n].addr, &t[n].port);
+		if (ret < 0)
+			return verr_set(err, -EINVAL, "config: probe '%.80s' is not an address, "
+					"\"tcp:HOST:PORT\" or \"none\"", l->v[i]);
+		if (ret == 0) {
+			visp_note(note, note_arg, true, "probe \"none\": the tunnel counts as working");
+			return 0;
+		}
+		n++;
 	}
-	ret = probe_icmp(ifname, &t, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, err);
+	if (!l->n && gateway_target(o, &t[0].addr))
+		n = 1;
+	if (!n) {
+		visp_note(note, note_arg, true, "no probe target: the tunnel counts as working");
+		return 0;
+	}
+	ret = probe_any(ifname, t, n, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, &which, err);
 	if (ret == 0)
-		visp_note(note, note_arg, true, "probe: %s answered in %lld ms",
-			  cidr_format(&t, false, buf, sizeof(buf)), mono_ms() - t0);
+		visp_note(note, note_arg, true, "probe: %s%s%.0d answered in %lld ms",
+			  cidr_format(&t[which].addr, false, buf, sizeof(buf)),
+			  t[which].port ? " port " : "", t[which].port, mono_ms() - t0);
 	return ret;
 }
 

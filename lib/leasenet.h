@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "cidr.h"
+#include "config.h"
 #include "err.h"
 #include "iptunnel.h"
 #include "netlink.h"
@@ -37,11 +38,12 @@ bool leasenet_routes_in_place(const struct route_list rl[2], int ifindex,
 			      const struct cidr *routes, int nroutes, int prefix4, int prefix6);
 
 /*
- * Probe the tunnel: ping probe (the config's "probe", NULL: the gateway's
- * own tun address from o, "none": no probe) through ifname. -EINVAL when
- * probe is not an address.
+ * Probe the tunnel through ifname: every entry of the config's "probe"
+ * list at once (empty: the gateway's own tun address from o; "none": no
+ * probe), healthy when any answers. -EINVAL for an entry that is not an
+ * address or "tcp:HOST:PORT".
  */
-int leasenet_probe(const char *probe, const struct offer *o, const char *ifname,
+int leasenet_probe(const struct strlist *probe, const struct offer *o, const char *ifname,
 		   visp_note_fn note, void *note_arg, struct verr *err);
 
 /* Hand o's nameservers to resolvconf as "<tun>.visp"; 0 when it has none. */

@@ -481,6 +481,37 @@ int nft_part_read(const char *run_dir, const char *name, char **text, struct ver
 	return read_text(path, text, err);
 }
 
+int nft_boot_id(char *buf, size_t len)
+{
+	char id[64] = "";
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	size_t n;
+
+	if (f) {
+		if (!fgets(id, sizeof(id), f))
+			id[0] = '\0';
+		fclose(f);
+	}
+	id[strcspn(id, "\n")] = '\0';
+	n = strspn(id, "0123456789abcdef-");
+	if (!id[0] || id[n])
+		snprintf(id, sizeof(id), "unknown");
+	snprintf(buf, len, "%s", id);
+	return 0;
+}
+
+bool nft_part_stale(const char *text)
+{
+	char id[64], want[80];
+	size_t n;
+
+	if (strncmp(text, NFT_BOOT_LINE, strlen(NFT_BOOT_LINE)))
+		return false;
+	nft_boot_id(id, sizeof(id));
+	n = (size_t)snprintf(want, sizeof(want), NFT_BOOT_LINE "%s\n", id);
+	return strncmp(text, want, n) != 0;
+}
+
 static int cmp_str(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -595,6 +626,12 @@ int nft_part_apply(const char *run_dir, const char *name, const char *text, bool
 		ret = read_text(ppath, &texts[nt], err);
 		if (ret < 0)
 			goto out;
+		if (nft_part_stale(texts[nt])) {
+			/* Bound to an earlier boot: only its owner may bring it back. */
+			free(texts[nt]);
+			texts[nt] = NULL;
+			continue;
+		}
 		nt++;
 	}
 	ret = nft_table_list(&live, err);

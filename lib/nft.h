@@ -82,6 +82,16 @@ int nft_table_text(const char *const *texts, int n, char **out, struct verr *err
 int nft_part_apply(const char *run_dir, const char *name, const char *text, bool dry_run,
 		   bool *changed, char **cmds, struct verr *err);
 
+/*
+ * A part may be bound to the boot it was made in: its text then starts with
+ * NFT_BOOT_LINE and the boot id. In any other boot nft_part_apply leaves it
+ * out of the table (its owner decides whether to put it back).
+ */
+#define NFT_BOOT_LINE "\t# boot "
+/* /proc/sys/kernel/random/boot_id, or "unknown". */
+int nft_boot_id(char *buf, size_t len);
+bool nft_part_stale(const char *text);
+
 /* The stored text of a part; -ENOENT when the part is not set. */
 int nft_part_read(const char *run_dir, const char *name, char **text, struct verr *err);
 

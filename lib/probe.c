@@ -157,71 +157,157 @@ static bool is_reply(const struct prober *p, const uint8_t *buf, size_t len,
 	return !memcmp(buf + 8, p->cookie, COOKIE_LEN);
 }
 
-/* Wait until deadline for a reply: 1 got one, 0 not yet, <0 error. */
-static int wait_reply(struct prober *p, long long until, struct verr *err)
-{
-	uint8_t buf[PKT_MAX];
-	struct sockaddr_storage from;
-	socklen_t flen;
-	struct pollfd pfd = { .fd = p->fd, .events = POLLIN };
-	long long left;
-	ssize_t n;
+/* ---- several targets at once ---- */
 
-	while ((left = until - mono_ms()) > 0) {
-		if (poll(&pfd, 1, (int)left) < 0) {
-			if (errno == EINTR)
-				continue;
-			return verr_set(err, -errno, "poll: %s", strerror(errno));
-		}
-		if (!(pfd.revents & POLLIN))
-			continue;
-		flen = sizeof(from);
-		n = recvfrom(p->fd, buf, sizeof(buf), MSG_DONTWAIT, (struct sockaddr *)&from, &flen);
-		if (n < 0)
-			continue;	/* ICMP errors queued on the socket: keep waiting */
-		if (is_reply(p, buf, (size_t)n, &from))
-			return 1;
+#define ANY_FDS (PROBE_MAX_TARGETS * (1 + PROBE_DEFAULT_TRIES))
+
+struct any {
+	struct pollfd pfd[ANY_FDS];
+	int owner[ANY_FDS];		/* the target an fd belongs to */
+	struct prober icmp[PROBE_MAX_TARGETS];
+	size_t nfd;
+};
+
+/* A fresh TCP connection to t: a completed handshake or a refusal both answer. */
+static int tcp_start(struct any *a, const char *ifname, const struct probe_target *t, int owner,
+		     struct verr *err)
+{
+	struct prober p = { .family = t->addr.family };
+	int fd;
+
+	if (a->nfd == ANY_FDS)
+		return 0;
+	set_dst(&p, &t->addr);
+	if (p.family == AF_INET)
+		((struct sockaddr_in *)&p.dst)->sin_port = htons((uint16_t)t->port);
+	else
+		((struct sockaddr_in6 *)&p.dst)->sin6_port = htons((uint16_t)t->port);
+	fd = socket(p.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return verr_set(err, -errno, "cannot open a TCP socket: %s", strerror(errno));
+	if (ifname && setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, ifname, strlen(ifname) + 1) < 0) {
+		close(fd);
+		return verr_set(err, -errno, "cannot bind the probe to '%s': %s", ifname,
+				strerror(errno));
 	}
+	if (connect(fd, (struct sockaddr *)&p.dst, p.dlen) == 0 || errno == ECONNREFUSED) {
+		close(fd);
+		return 1;
+	}
+	if (errno != EINPROGRESS) {
+		close(fd);	/* no route yet: the next try may have one */
+		return 0;
+	}
+	a->pfd[a->nfd] = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	a->owner[a->nfd++] = owner;
 	return 0;
 }
 
-int probe_icmp(const char *ifname, const struct cidr *target, int timeout_ms, int tries,
-	       struct verr *err)
+/* Did fd i answer? ICMP: a matching echo reply; TCP: connected or refused. */
+static bool answered(struct any *a, size_t i)
 {
-	struct prober p = { .fd = -1, .family = target->family };
-	char buf[CIDR_STRLEN];
-	long long deadline, interval;
-	int ret;
+	struct prober *p = &a->icmp[a->owner[i]];
+	uint8_t buf[PKT_MAX];
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from), sl = sizeof(int);
+	int so = -1;
+	ssize_t n;
 
+	if (a->pfd[i].events == POLLOUT)
+		return getsockopt(a->pfd[i].fd, SOL_SOCKET, SO_ERROR, &so, &sl) == 0 &&
+		       (so == 0 || so == ECONNREFUSED);
+	while ((n = recvfrom(a->pfd[i].fd, buf, sizeof(buf), MSG_DONTWAIT,
+			     (struct sockaddr *)&from, &flen)) >= 0) {
+		if (is_reply(p, buf, (size_t)n, &from))
+			return true;
+		flen = sizeof(from);
+	}
+	return false;
+}
+
+/* Poll everything until `until`: the index of the target that answered, or -1. */
+static int any_wait(struct any *a, long long until, struct verr *err)
+{
+	long long left;
+
+	while ((left = until - mono_ms()) > 0) {
+		if (poll(a->pfd, a->nfd, (int)left) < 0) {
+			if (errno == EINTR)
+				continue;
+			verr_set(err, -errno, "poll: %s", strerror(errno));
+			return -2;
+		}
+		for (size_t i = 0; i < a->nfd; i++) {
+			if (!a->pfd[i].revents)
+				continue;
+			if (answered(a, i))
+				return a->owner[i];
+			if (a->pfd[i].events == POLLOUT)
+				a->pfd[i].fd = -a->pfd[i].fd - 1;	/* failed: poll ignores it */
+		}
+	}
+	return -1;
+}
+
+int probe_any(const char *ifname, const struct probe_target *t, size_t n, int timeout_ms,
+	      int tries, int *which, struct verr *err)
+{
+	struct any *a = calloc(1, sizeof(*a));
+	long long deadline, interval;
+	int ret = 0, got = -1;
+
+	if (!a)
+		return verr_set(err, -ENOMEM, "out of memory");
+	if (n > PROBE_MAX_TARGETS)
+		n = PROBE_MAX_TARGETS;
 	if (timeout_ms <= 0)
 		timeout_ms = PROBE_DEFAULT_TIMEOUT_MS;
-	if (tries <= 0)
+	if (tries <= 0 || tries > PROBE_DEFAULT_TRIES)
 		tries = PROBE_DEFAULT_TRIES;
-	ret = open_socket(&p, ifname, err);
-	if (ret < 0)
-		goto out;
-	if (getrandom(p.cookie, sizeof(p.cookie), 0) != sizeof(p.cookie))
-		memset(p.cookie, 0x5a, sizeof(p.cookie));
-	p.id = (uint16_t)(getpid() ^ (p.cookie[0] << 8 | p.cookie[1]));
-	set_dst(&p, target);
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		struct prober *p = &a->icmp[i];
+
+		p->fd = -1;
+		if (t[i].port)
+			continue;
+		p->family = t[i].addr.family;
+		ret = open_socket(p, ifname, err);
+		if (ret < 0)
+			break;
+		if (getrandom(p->cookie, sizeof(p->cookie), 0) != sizeof(p->cookie))
+			memset(p->cookie, 0x5a, sizeof(p->cookie));
+		p->id = (uint16_t)(getpid() ^ (p->cookie[0] << 8 | p->cookie[1]) ^ i);
+		set_dst(p, &t[i].addr);
+		a->pfd[a->nfd] = (struct pollfd){ .fd = p->fd, .events = POLLIN };
+		a->owner[a->nfd++] = (int)i;
+	}
 	deadline = mono_ms() + timeout_ms;
 	interval = timeout_ms / tries;
-	ret = 0;
-	for (int i = 0; ret == 0 && i < tries; i++) {
-		long long until = i == tries - 1 ? deadline : mono_ms() + interval;
+	/* Every target gets a request each interval; the first answer of any ends it. */
+	for (int k = 0; ret == 0 && got < 0 && k < tries; k++) {
+		long long until = k == tries - 1 ? deadline : mono_ms() + interval;
 
-		ret = send_echo(&p, (uint16_t)i, err);
-		if (ret == 0)
-			ret = wait_reply(&p, until < deadline ? until : deadline, err);
+		for (size_t i = 0; ret == 0 && got < 0 && i < n; i++) {
+			ret = t[i].port ? tcp_start(a, ifname, &t[i], (int)i, err)
+					: send_echo(&a->icmp[i], (uint16_t)k, err);
+			if (ret == 1) {
+				got = (int)i;
+				ret = 0;
+			}
+		}
+		if (ret == 0 && got < 0) {
+			got = any_wait(a, until < deadline ? until : deadline, err);
+			if (got == -2)
+				ret = err->code ? err->code : -EIO;
+		}
 	}
-	if (ret == 1)
-		ret = 0;
-	else if (ret == 0)
-		ret = verr_set(err, -ETIMEDOUT, "no echo reply from %s%s%s within %d ms",
-			       cidr_format(target, false, buf, sizeof(buf)),
+	if (ret == 0 && got < 0)
+		ret = verr_set(err, -ETIMEDOUT, "no probe answered%s%s within %d ms",
 			       ifname ? " through " : "", ifname ? ifname : "", timeout_ms);
-out:
-	if (p.fd >= 0)
-		close(p.fd);
+	if (ret == 0 && which)
+		*which = got;
+	for (size_t i = 0; i < a->nfd; i++)
+		close(a->pfd[i].fd < 0 ? -a->pfd[i].fd - 1 : a->pfd[i].fd);
+	free(a);
 	return ret;
 }

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "cidr.h"
 #include "config.h"
 
 static char dir[] = "/tmp/visp-config-test.XXXXXX";
@@ -242,10 +244,65 @@ static void hostport(void **state)
 	assert_int_equal(config_parse_hostport("[::1", host, sizeof(host), &port, NULL), -EINVAL);
 }
 
+/* The client's resilience keys: lists or one string, "never", ranges, CIDRs. */
+static void client_keys(void **state)
+{
+	struct visp_config *cfg = config_new_defaults();
+	struct verr err = { 0 };
+	struct cidr a;
+	int port = -1;
+	static const char *const bad[] = {
+		"{\"probe\": [\"tcp:192.0.2.1\"]}", "{\"probe\": \"nowhere\"}",
+		"{\"probe\": [\"tcp:192.0.2.1:0\"]}", "{\"probe\": [\"192.0.2.0/24\"]}",
+		"{\"probe\": [1]}", "{\"standby\": 5}", "{\"standby\": -1}",
+		"{\"failback\": \"later\"}", "{\"kill_switch\": 1}",
+		"{\"kill_switch_allow\": [\"10.0.0.1/8\"]}", "{\"kill_switch_allow\": \"10.0.0.0/8\"}",
+		"{\"probe\": [\"1.1.1.1\", \"1.1.1.2\", \"1.1.1.3\", \"1.1.1.4\", \"1.1.1.5\", "
+		"\"1.1.1.6\", \"1.1.1.7\", \"1.1.1.8\", \"1.1.1.9\"]}",
+	};
+	const char *good = "{\"probe\": [\"192.0.2.1\", \"tcp:[2001:db8::1]:443\", "
+			   "\"tcp:198.51.100.7:80\"], \"standby\": 2, \"failback\": \"never\", "
+			   "\"kill_switch\": true, \"kill_switch_allow\": [\"10.0.0.0/8\"]}";
+
+	assert_non_null(cfg);
+	assert_int_equal(cfg->standby, 1);
+	assert_int_equal(cfg->failback, 300);
+	assert_false(cfg->kill_switch);
+	assert_false(cfg->kill_switch_allow_set);
+	assert_int_equal(config_parse(cfg, good, strlen(good), "c.conf", &err), 0);
+	assert_int_equal(cfg->probe.n, 3);
+	assert_int_equal(cfg->standby, 2);
+	assert_int_equal(cfg->failback, -1);
+	assert_true(cfg->kill_switch);
+	assert_true(cfg->kill_switch_allow_set);
+	assert_int_equal(config_parse_probe(cfg->probe.v[1], &a, &port), 1);
+	assert_int_equal(a.family, AF_INET6);
+	assert_int_equal(port, 443);
+	assert_int_equal(config_parse_probe(cfg->probe.v[0], &a, &port), 1);
+	assert_int_equal(port, 0);
+	assert_int_equal(config_parse_probe("none", NULL, NULL), 0);
+	config_free(cfg);
+
+	cfg = config_new_defaults();
+	good = "{\"probe\": \"192.0.2.9\", \"failback\": 60}";
+	assert_int_equal(config_parse(cfg, good, strlen(good), "c.conf", &err), 0);
+	assert_int_equal(cfg->probe.n, 1);
+	assert_int_equal(cfg->failback, 60);
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cfg = config_new_defaults();
+		memset(&err, 0, sizeof(err));
+		assert_int_equal(config_parse(cfg, bad[i], strlen(bad[i]), "c.conf", &err), -EINVAL);
+		assert_non_null(strstr(err.msg, "c.conf:1: '"));
+		config_free(cfg);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(full_config),
+		cmocka_unit_test(client_keys),
 		cmocka_unit_test(errors_name_file_and_line),
 		cmocka_unit_test(credentials_fallback),
 		cmocka_unit_test(hostport),
