@@ -85,6 +85,10 @@ __attribute__((format(printf, 1, 2))) void info(const char *fmt, ...);	/* unless
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);	/* with -v */
 int exit_code(int err);
 
+/* What a usage sync (usage.h) could not do that the operator should hear of: on stderr. */
+struct usage_report;
+void usage_warn(const struct usage_report *rep);
+
 /* The node's fc address (Core_nodeInfo), opening *cj: the tun is the interface that carries it. */
 int node_address(struct cjdns **cj, char ip6[40], struct verr *err);
 

@@ -11,6 +11,8 @@
 #include "gateway.h"
 #include "json.h"
 #include "server.h"
+#include "units.h"
+#include "usage.h"
 
 /* A silent or slow lease client is cut off after this long. */
 #define SERVE_TIMEOUT_MS 5000
@@ -33,9 +35,19 @@ static int open_gateway(struct gateway **gw, struct cjdns **cj, bool with_cjdns)
 	return ret < 0 ? report(&err) : 0;
 }
 
+static void json_kopt(struct json *j, const char *k, uint64_t v)
+{
+	json_key(j, k);
+	if (v)
+		json_int(j, (long long)v);
+	else
+		json_str(j, NULL);
+}
+
 static void print_lease_json(struct json *j, const struct lease *l)
 {
-	char a4[CIDR_STRLEN], a6[CIDR_STRLEN], when[32];
+	char a4[CIDR_STRLEN], a6[CIDR_STRLEN], when[32], start[32];
+	struct usage_limits u;
 
 	proto_format_time(l->expires, when);
 	json_obj(j);
@@ -53,21 +65,55 @@ static void print_lease_json(struct json *j, const struct lease *l)
 		json_int(j, l->conn);
 	else
 		json_str(j, NULL);
+	usage_limits(ctx.cfg, l, time(NULL), &u);
+	proto_format_time(u.period_start, start);
+	json_kint(j, "down_bytes", (long long)u.down);
+	json_kint(j, "up_bytes", (long long)u.up);
+	json_kstr(j, "period_start", start);
+	json_kopt(j, "rate_down", u.rate_down);
+	json_kopt(j, "rate_up", u.rate_up);
+	json_kopt(j, "quota_bytes", u.quota);
+	json_kstr(j, "quota_state", usage_quota_state_name(u.state));
 	json_end_obj(j);
+}
+
+/* "10mbit/2mbit", "-" for none; "50.0G", "50.0G throttled". */
+static void format_limits(const struct usage_limits *u, char *rate, size_t rlen, char *quota,
+			  size_t qlen)
+{
+	char d[24] = "-", up[24] = "-", q[24];
+
+	if (u->rate_down)
+		units_format_rate(u->rate_down, d, sizeof(d));
+	if (u->rate_up)
+		units_format_rate(u->rate_up, up, sizeof(up));
+	snprintf(rate, rlen, "%s/%s", d, up);
+	if (!u->rate_down && !u->rate_up)
+		snprintf(rate, rlen, "-");
+	if (!u->quota)
+		snprintf(quota, qlen, "-");
+	else
+		snprintf(quota, qlen, "%s%s%s", units_format_size(u->quota, q, sizeof(q)),
+			 u->state ? " " : "", u->state ? usage_quota_state_name(u->state) : "");
 }
 
 static void print_lease_line(const struct lease *l)
 {
-	char a4[CIDR_STRLEN] = "-", a6[CIDR_STRLEN] = "-", when[32];
+	char a4[CIDR_STRLEN] = "-", a6[CIDR_STRLEN] = "-", when[32], d[16], up[16], rate[56];
+	char quota[40];
+	struct usage_limits u;
 
 	if (l->has_ipv4)
 		cidr_format(&l->ipv4, false, a4, sizeof(a4));
 	if (l->has_ipv6)
 		cidr_format(&l->ipv6, false, a6, sizeof(a6));
 	proto_format_time(l->expires, when);
-	printf("%-54s  %-15s  %-24s  %-20s  %s%s\n", l->key, a4, a6,
-	       lease_is_current(l, time(NULL)) ? when : "expired", l->name[0] ? l->name : "",
-	       l->reserved ? " (reserved)" : "");
+	usage_limits(ctx.cfg, l, time(NULL), &u);
+	format_limits(&u, rate, sizeof(rate), quota, sizeof(quota));
+	printf("%-54s  %-15s  %-24s  %-20s  %6s  %6s  %-17s  %-15s  %s%s\n", l->key, a4, a6,
+	       lease_is_current(l, time(NULL)) ? when : "expired",
+	       units_format_size(u.down, d, sizeof(d)), units_format_size(u.up, up, sizeof(up)),
+	       rate, quota, l->name[0] ? l->name : "", l->reserved ? " (reserved)" : "");
 }
 
 static void print_one(const struct lease *l)
@@ -97,16 +143,88 @@ static int parse_want(const char *s, int family, struct cidr *out, struct cidr *
 	return 0;
 }
 
+/* A lease's own limit: "none" (0), "default" (-1: the config's), else a rate or size. */
+static int parse_limit(const char *opt, const char *s, bool rate, int64_t *out)
+{
+	struct verr err = { 0 };
+	uint64_t v;
+
+	if (!strcmp(s, "none") || !strcmp(s, "default")) {
+		*out = s[0] == 'n' ? 0 : -1;
+		return 0;
+	}
+	if ((rate ? units_parse_rate(s, &v, &err) : units_parse_size(s, &v, &err)) < 0)
+		return usage_error("%s: %s", opt, err.msg);
+	*out = (int64_t)v;
+	return 0;
+}
+
+/* --rate DOWN[/UP]: one rate is both directions. */
+static int parse_rates(const char *s, int64_t *down, int64_t *up)
+{
+	char buf[64];
+	const char *slash = strchr(s, '/');
+	int rc;
+
+	if (!slash)
+		return (rc = parse_limit("--rate", s, true, down)) ? rc : (*up = *down, 0);
+	if ((size_t)(slash - s) >= sizeof(buf))
+		return usage_error("--rate: '%s' is not a rate", s);
+	memcpy(buf, s, slash - s);
+	buf[slash - s] = '\0';
+	rc = parse_limit("--rate", buf, true, down);
+	return rc ? rc : parse_limit("--rate", slash + 1, true, up);
+}
+
+/* Usage into the store, limits and quotas into the kernel: root's work (usage.h). */
+static int sync_usage(struct gateway *gw, struct verr *err)
+{
+	struct usage_report rep;
+	int ret = 0;
+
+	if (geteuid() == 0)
+		ret = usage_sync(gateway_db(gw), ctx.cfg, time(NULL), &rep, err);
+	if (ret == 0 && geteuid() == 0)
+		usage_warn(&rep);
+	return ret;
+}
+
+/*
+ * Store a grant's --rate/--quota and, as root, apply them at once (else the
+ * next lease sync or tunnel up does); *l is the lease as it now is.
+ */
+static int set_limits(struct gateway *gw, struct lease *l, const int64_t *rd, const int64_t *ru,
+		      const int64_t *q)
+{
+	struct verr err = { 0 };
+
+	if (!rd && !q)
+		return EXIT_OK;
+	if (leasedb_set_limits(gateway_db(gw), l->key, rd, ru, q, &err) < 0 ||
+	    leasedb_get(gateway_db(gw), l->key, l, &err) < 0 || sync_usage(gw, &err) < 0)
+		return report(&err);
+	if (geteuid() != 0)
+		info("visp: lease grant: the limits take effect at the next 'visp lease sync' "
+		     "run as root");
+	return EXIT_OK;
+}
+
 static int lease_grant(int argc, const char **argv)
 {
 	/* popt allocates option strings: freed at out. */
-	char *ipv4 = NULL, *ipv6 = NULL, *name = NULL;
+	char *ipv4 = NULL, *ipv6 = NULL, *name = NULL, *rate = NULL, *quota = NULL;
 	struct poptOption opts[] = {
 		{ "ipv4", '4', POPT_ARG_STRING, &ipv4, 0, "reserve this IPv4 address", "ADDR" },
 		{ "ipv6", '6', POPT_ARG_STRING, &ipv6, 0, "reserve this IPv6 address", "ADDR" },
 		{ "name", 0, POPT_ARG_STRING, &name, 0, "a note stored with the lease", "TEXT" },
+		{ "rate", 0, POPT_ARG_STRING, &rate, 0,
+		  "rate limit of this lease, down[/up] (e.g. 10mbit/2mbit), none or default",
+		  "RATE" },
+		{ "quota", 0, POPT_ARG_STRING, &quota, 0,
+		  "bytes per quota period for this lease (e.g. 50G), none or default", "SIZE" },
 		POPT_AUTOHELP POPT_TABLEEND
 	};
+	int64_t rd, ru, q;
 	struct cidr w4, w6, *p4 = NULL, *p6 = NULL;
 	struct gateway *gw = NULL;
 	struct cjdns *cj = NULL;
@@ -124,6 +242,9 @@ static int lease_grant(int argc, const char **argv)
 	}
 	if ((rc = parse_want(ipv4, AF_INET, &w4, &p4)) || (rc = parse_want(ipv6, AF_INET6, &w6, &p6)))
 		goto out;
+	if ((rate && (rc = parse_rates(rate, &rd, &ru))) ||
+	    (quota && (rc = parse_limit("--quota", quota, false, &q))))
+		goto out;
 	if (ctx.dry_run) {
 		info("would grant a lease to %s", poptGetArgs(pc)[0]);
 		rc = EXIT_OK;
@@ -135,8 +256,12 @@ static int lease_grant(int argc, const char **argv)
 	rc = gateway_grant(gw, poptGetArgs(pc)[0], name, p4, p6, &l, &err) < 0 ? report(&err)
 										 : EXIT_OK;
 	if (rc == EXIT_OK)
+		rc = set_limits(gw, &l, rate ? &rd : NULL, rate ? &ru : NULL, quota ? &q : NULL);
+	if (rc == EXIT_OK)
 		print_one(&l);
 out:
+	free(rate);
+	free(quota);
 	free(ipv4);
 	free(ipv6);
 	free(name);
@@ -220,7 +345,8 @@ static int lease_list(int argc, const char **argv)
 		}
 		json_arr(lc.j);
 	} else if (!ctx.quiet) {
-		printf("%-54s  %-15s  %-24s  %-20s  %s\n", "KEY", "IPV4", "IPV6", "EXPIRES", "NAME");
+		printf("%-54s  %-15s  %-24s  %-20s  %6s  %6s  %-17s  %-15s  %s\n", "KEY", "IPV4",
+		       "IPV6", "EXPIRES", "DOWN", "UP", "RATE", "QUOTA", "NAME");
 	}
 	rc = leasedb_foreach(gateway_db(gw), list_one, &lc, &err) < 0 ? report(&err) : EXIT_OK;
 	if (lc.j) {
@@ -286,6 +412,8 @@ static int lease_sync(int argc, const char **argv)
 	if (rc)
 		goto out;
 	ret = gateway_sync(gw, &rep, &err);
+	if (ret == 0)
+		ret = sync_usage(gw, &err);
 	if (ctx.json)
 		printf("{\"checked\":%ld,\"added\":%ld,\"removed_expired\":%ld,\"removed_duplicates\":%ld,"
 		       "\"foreign\":%ld,\"failed\":%ld,\"cjdns_restarted\":%s,"

@@ -20,6 +20,7 @@
 
 #include "dl.h"
 #include "netlink.h"
+#include "nls.h"
 
 /* Loaded when the first socket is opened (dl.h): lease commands need none. */
 #define NL_SYMS(X)								\
@@ -63,11 +64,6 @@
 	X(rtnl_route_set_type)
 DL_LIBRARY(nl, "libnl-route-3.so.200", NL_SYMS)
 
-struct nls {
-	struct nl_sock *sk;
-	int kerr;		/* the kernel's negative errno of the last failed request */
-};
-
 static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 {
 	struct nls *s = arg;
@@ -76,7 +72,7 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	return NL_STOP;
 }
 
-static int nls_open(struct nls *s, struct verr *err)
+int nls_open(struct nls *s, struct verr *err)
 {
 	int ret;
 
@@ -97,7 +93,7 @@ static int nls_open(struct nls *s, struct verr *err)
 	return 0;
 }
 
-static void nls_close(struct nls *s)
+void nls_close(struct nls *s)
 {
 	if (s->sk)
 		sym_nl_socket_free(s->sk);
@@ -105,7 +101,7 @@ static void nls_close(struct nls *s)
 }
 
 /* libnl's code to an errno, preferring what the kernel said. */
-static int nls_errno(const struct nls *s, int nlerr)
+int nls_errno(const struct nls *s, int nlerr)
 {
 	if (s->kerr)
 		return s->kerr;
@@ -126,7 +122,7 @@ static int nls_errno(const struct nls *s, int nlerr)
 	}
 }
 
-static const char *nls_strerror(const struct nls *s, int nlerr)
+const char *nls_strerror(const struct nls *s, int nlerr)
 {
 	return s->kerr ? strerror(-s->kerr) : sym_nl_geterror(nlerr);
 }

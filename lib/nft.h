@@ -75,6 +75,8 @@ int nft_table_text(const char *const *texts, int n, char **out, struct verr *err
 
 /* Run nft commands in one transaction; *output (may be NULL) gets what nft printed. */
 int nft_run(const char *cmds, char **output, struct verr *err);
+/* The same, with nft's JSON output (and handles) in *output. */
+int nft_run_json(const char *cmds, char **output, struct verr *err);
 /* The live table's listing, or *out = NULL when there is no such table. */
 int nft_table_list(char **out, struct verr *err);
 
