@@ -10,6 +10,7 @@
 #include "cmd.h"
 #include "gateway.h"
 #include "json.h"
+#include "metrics.h"
 #include "server.h"
 #include "units.h"
 #include "usage.h"
@@ -434,6 +435,48 @@ out:
 	return rc;
 }
 
+/*
+ * OpenMetrics for node_exporter's textfile collector. As root, usage is
+ * folded first (as lease sync does), so the timer that runs this keeps the
+ * store within a minute of the kernel's counters.
+ */
+static int lease_metrics(int argc, const char **argv)
+{
+	char *file = NULL, *text = NULL;
+	struct poptOption opts[] = {
+		{ "output", 'o', POPT_ARG_STRING, &file, 0,
+		  "write to FILE atomically instead of stdout", "FILE" },
+		POPT_AUTOHELP POPT_TABLEEND
+	};
+	struct gateway *gw = NULL;
+	struct verr err = { 0 };
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	if (geteuid() == 0 ? gateway_open(&gw, ctx.cfg, NULL, &err) < 0 || sync_usage(gw, &err) < 0
+			   : gateway_open_ro(&gw, ctx.cfg, &err) < 0) {
+		rc = report(&err);
+		goto out;
+	}
+	if (metrics_text(gateway_db(gw), ctx.cfg, time(NULL), &text, &err) < 0 ||
+	    (file && metrics_write(file, text, &err) < 0)) {
+		rc = report(&err);
+		goto out;
+	}
+	if (!file)
+		fputs(text, stdout);
+	rc = EXIT_OK;
+out:
+	free(file);
+	free(text);
+	gateway_close(gw);
+	poptFreeContext(pc);
+	return rc;
+}
+
 /* The log line (stderr goes to the journal) says who asked what. */
 static void log_request(const struct http_request *req, const char *mode, int status,
 			const char *why)
@@ -577,6 +620,7 @@ const struct verb lease_verbs[] = {
 	{ "list", lease_list, NEED_CONFIG, "list the leases" },
 	{ "show", lease_show, NEED_CONFIG, "show one key's lease" },
 	{ "sync", lease_sync, NEED_CONFIG, "make cjdns match the lease store (after a restart)" },
+	{ "metrics", lease_metrics, NEED_CONFIG, "usage, limits and pools as OpenMetrics text" },
 	{ "serve", lease_serve, NEED_CONFIG, "answer lease protocol requests (systemd socket, inetd or CGI)" },
 	{ NULL, NULL, 0, NULL }
 };

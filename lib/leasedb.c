@@ -982,6 +982,7 @@ int leasedb_grant(struct leasedb *db, const struct pool *pool, const char *key, 
 		memset(&res, 0, sizeof(res));
 		snprintf(res.key, sizeof(res.key), "%s", key);
 		res.conn = res.conn_pid = -1;
+		res.rate_down = res.rate_up = res.quota = -1;	/* NULL in the new row */
 	}
 	if (!current && pool_max_leases(pool) > 0) {
 		ret = count_current(db, now, &n, err);

@@ -437,12 +437,13 @@ static void want_free(struct want *w)
 	free(w->cur);
 }
 
-/* "add element T name { a, b, }": nft takes the trailing comma. */
-static void put_elements(FILE *f, const char *name, FILE **src, char *buf, size_t *len)
+/* "add element T name { a, b, }" (nft takes the trailing comma) from a memstream. */
+static void put_elements(FILE *f, const char *name, FILE *src, char *const *buf,
+			 const size_t *len)
 {
-	fflush(*src);
+	fflush(src);	/* only now are *buf and *len up to date */
 	if (*len)
-		fprintf(f, "add element " T " %s { %s }\n", name, buf);
+		fprintf(f, "add element " T " %s { %s }\n", name, *buf);
 }
 
 /*
@@ -463,11 +464,11 @@ static int kernel_text(struct want *w, const struct usage_counters *c, char **ou
 	for (int fi = 0; fi < 2; fi++) {
 		for (int d = 0; d < 2; d++) {
 			fprintf(f, "flush map " T " %s\n", class_map[fi][d]);
-			put_elements(f, class_map[fi][d], &w->mf[fi][d], w->maps_buf[fi][d],
+			put_elements(f, class_map[fi][d], w->mf[fi][d], &w->maps_buf[fi][d],
 				     &w->maps_len[fi][d]);
 		}
 		fprintf(f, "flush set " T " %s\n", block_set[fi]);
-		put_elements(f, block_set[fi], &w->bf[fi], w->blocks_buf[fi], &w->blocks_len[fi]);
+		put_elements(f, block_set[fi], w->bf[fi], &w->blocks_buf[fi], &w->blocks_len[fi]);
 	}
 	qsort(w->cur, w->ncur, sizeof(*w->cur), cmp_addr);
 	for (size_t i = 0; i < c->n; i++) {

@@ -96,6 +96,7 @@ ip -n "$nsi" link set eth0 up
 mkdir -p "$tmp/www"
 head -c 1000000 /dev/urandom >"$tmp/www/1m"
 head -c 2500000 /dev/urandom >"$tmp/www/2500k"
+head -c 500000 /dev/urandom >"$tmp/www/500k"
 ni python3 -m http.server 80 --bind 192.0.2.100 --directory "$tmp/www" >"$tmp/www.log" 2>&1 &
 pids+=($!)
 
@@ -219,3 +220,70 @@ python3 -c "import sys; sys.exit(0 if $g2 * 8 > 2 * 4100000 else 1)" ||
 ok "rate 4mbit: $(python3 -c "print(round($g1 * 8 / 1e6, 2))") Mbit/s goodput; unlimited client $(python3 -c "print(round($g2 * 8 / 1e6, 1))") Mbit/s"
 run "grant --rate none" 0 vg lease grant --rate none "$k1"
 ! ng tc class show dev tun0 | grep -q "rate 4Mbit" || fail "the class stayed after --rate none"
+ok "rate none: the class is gone"
+
+# ---- quotas: throttle, block, lift ----
+
+# A daily period (a new one: the usage of the month so far does not count).
+write_gconf ', "quota": { "bytes": "100G", "period": "day", "over": "throttle", "throttle": "1mbit" }'
+used=$(( $(synced_down "$k2") + $(field "$k2" up_bytes) ))
+run "grant --quota" 0 vg lease grant --quota $((used + 1500000)) "$k2"
+[ "$(field "$k2" quota_bytes)" = $((used + 1500000)) ] || fail "quota_bytes is $(field "$k2" quota_bytes)"
+[ "$(field "$k2" quota_state)" = ok ] || fail "quota_state is $(field "$k2" quota_state) under the quota"
+[ "$(field "$k1" quota_bytes)" = 100000000000 ] || fail "client 1 does not have the config's quota"
+fetch 2 2500k >/dev/null	# past the quota: it counts from the next fold on
+synced_down "$k2" >/dev/null
+[ "$(field "$k2" quota_state)" = throttled ] || fail "quota_state is $(field "$k2" quota_state) over the quota"
+[ "$(field "$k2" rate_down)" = 1000000 ] || fail "throttled rate_down is $(field "$k2" rate_down)"
+g=$(fetch 2 500k)
+within "$(python3 -c "print($g * 8)")" 800000 1100000 ||
+	fail "goodput while throttled to 1mbit: $(python3 -c "print($g * 8)") bit/s"
+ok "over the quota: throttled to $(python3 -c "print(round($g * 8 / 1e6, 2))") Mbit/s"
+
+write_gconf ', "quota": { "bytes": "100G", "period": "day", "over": "block" }'
+vg -q lease sync >/dev/null || fail "lease sync with over: block"
+[ "$(field "$k2" quota_state)" = blocked ] || fail "quota_state is $(field "$k2" quota_state), want blocked"
+! nc2 curl -sf --max-time 3 -o /dev/null http://192.0.2.100/ || fail "a blocked lease still reaches the internet"
+ng nft list set inet visp_usage blocked4 | grep -q 172.23.23 || fail "the address is not in blocked4"
+nc1 curl -sf --max-time 5 -o /dev/null http://192.0.2.100/ || fail "client 1 was blocked with client 2"
+ok "over the quota with over: block: no internet; client 1 unaffected"
+
+run "grant --quota none" 0 vg lease grant --quota none "$k2"
+[ "$(field "$k2" quota_state)" = ok ] || fail "quota_state is $(field "$k2" quota_state) after lifting"
+nc2 curl -sf --max-time 5 -o /dev/null http://192.0.2.100/ || fail "lifting the quota did not unblock at once"
+ok "quota lifted: the internet back at once"
+
+# ---- bad input ----
+
+for bad in "4 mbit" "4mbits" "1.5bit" "mbit" "4mbit/" "9999gbit"; do
+	run "grant --rate '$bad'" 2 vg lease grant --rate "$bad" "$k1"
+	grep -qF "'${bad#*/}'" "$tmp/run.err" || grep -qF "'$bad'" "$tmp/run.err" ||
+		fail "the error for --rate '$bad' does not quote it: $(cat "$tmp/run.err")"
+done
+for bad in "50X" "1.5" "G" "0"; do
+	run "grant --quota '$bad'" 2 vg lease grant --quota "$bad" "$k1"
+	grep -qF "'$bad'" "$tmp/run.err" || fail "the error for --quota '$bad' does not quote it"
+done
+write_gconf ', "rate_limit": "fast"'
+run "config rate_limit: fast" 2 vg lease list
+grep -q "'fast'" "$tmp/run.err" || fail "the config error does not quote the rate: $(cat "$tmp/run.err")"
+write_gconf ''
+ok "bad rates and sizes: usage errors that quote the text"
+
+# ---- metrics ----
+
+run "lease metrics" 0 vg lease metrics -o "$tmp/g/visp.prom"
+python3 "$top/tests/netns/openmetrics.py" "$tmp/g/visp.prom" ||
+	fail "lease metrics is not valid OpenMetrics: $(head -c 2000 "$tmp/g/visp.prom")"
+grep -q "^visp_lease_down_bytes_total{key=\"$k1\"" "$tmp/g/visp.prom" || fail "no usage of client 1 in the metrics"
+grep -q "^visp_pool_leases{pool=\"172.23.23.0/24\"} 2$" "$tmp/g/visp.prom" || fail "the pool's leases are not 2"
+ok "lease metrics: valid OpenMetrics ($(wc -l <"$tmp/g/visp.prom") lines)"
+
+# ---- tunnel down: the table and qdiscs go ----
+run "grant --rate" 0 vg lease grant --rate 2mbit/1mbit "$k1"
+vg -q tunnel down >/dev/null 2>&1 || fail "tunnel down"
+! ng nft list table inet visp_usage >/dev/null 2>&1 || fail "the counting table stayed after tunnel down"
+! ng tc qdisc show dev eth1 | grep -q "htb 7650:" || fail "visp's qdisc stayed on the uplink"
+ok "tunnel down removed the counting table and the qdiscs"
+
+echo PASS
