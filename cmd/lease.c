@@ -220,7 +220,7 @@ static int lease_grant(int argc, const char **argv)
 		{ "name", 0, POPT_ARG_STRING, &name, 0, "a note stored with the lease", "TEXT" },
 		{ "rate", 0, POPT_ARG_STRING, &rate, 0,
 		  "rate limit of this lease, down[/up] (e.g. 10mbit/2mbit), none or default",
-		  "RATE" },
+		  "DOWN[/UP]" },
 		{ "quota", 0, POPT_ARG_STRING, &quota, 0,
 		  "bytes per quota period for this lease (e.g. 50G), none or default", "SIZE" },
 		POPT_AUTOHELP POPT_TABLEEND
