@@ -66,7 +66,7 @@ static void print_lease_json(struct json *j, const struct lease *l)
 		json_int(j, l->conn);
 	else
 		json_str(j, NULL);
-	usage_limits(ctx.cfg, l, time(NULL), &u);
+	usage_limits(ctx.cfg, l, usage_period_start(ctx.cfg, time(NULL)), &u);
 	proto_format_time(u.period_start, start);
 	json_kint(j, "down_bytes", (long long)u.down);
 	json_kint(j, "up_bytes", (long long)u.up);
@@ -109,7 +109,7 @@ static void print_lease_line(const struct lease *l)
 	if (l->has_ipv6)
 		cidr_format(&l->ipv6, false, a6, sizeof(a6));
 	proto_format_time(l->expires, when);
-	usage_limits(ctx.cfg, l, time(NULL), &u);
+	usage_limits(ctx.cfg, l, usage_period_start(ctx.cfg, time(NULL)), &u);
 	format_limits(&u, rate, sizeof(rate), quota, sizeof(quota));
 	printf("%-54s  %-15s  %-24s  %-20s  %6s  %6s  %-17s  %-15s  %s%s\n", l->key, a4, a6,
 	       lease_is_current(l, time(NULL)) ? when : "expired",

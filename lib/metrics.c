@@ -19,7 +19,7 @@ struct row {
 
 struct rows {
 	const struct visp_config *cfg;
-	int64_t now;
+	int64_t now, period_start;
 	struct row *v;
 	size_t n, cap;
 	uint64_t held[2];	/* current leases with an address of the family */
@@ -32,7 +32,7 @@ static int collect(const struct lease *l, void *arg)
 	struct row *nv;
 	bool current = lease_is_current(l, r->now);
 
-	usage_limits(r->cfg, l, r->now, &u);
+	usage_limits(r->cfg, l, r->period_start, &u);
 	if (!current && !u.down && !u.up)
 		return 0;
 	if (current) {
@@ -162,7 +162,7 @@ static void put_pools(FILE *f, const struct rows *r, const struct pool *pool)
 int metrics_text(struct leasedb *db, const struct visp_config *cfg, int64_t now, char **out,
 		 struct verr *err)
 {
-	struct rows r = { .cfg = cfg, .now = now };
+	struct rows r = { .cfg = cfg, .now = now, .period_start = usage_period_start(cfg, now) };
 	struct pool *pool = NULL;
 	char *buf = NULL, when[32];
 	size_t len = 0;

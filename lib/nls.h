@@ -2,6 +2,8 @@
 #ifndef VISP_NLS_H
 #define VISP_NLS_H
 
+#include <stddef.h>
+
 #include "err.h"
 
 /*
@@ -20,5 +22,15 @@ void nls_close(struct nls *s);
 /* libnl's code to an errno, preferring what the kernel said; and its text. */
 int nls_errno(const struct nls *s, int nlerr);
 const char *nls_strerror(const struct nls *s, int nlerr);
+
+/*
+ * n requests in batches: build makes request i (0, or -ENOMEM); errs[i]
+ * gets the kernel's answer to it (0 or its negative errno). Fails only when
+ * the socket does; the requests' own failures are in errs.
+ */
+struct nl_msg;
+typedef int (*nls_build_fn)(size_t i, struct nl_msg **msg, void *arg);
+int nls_batch(struct nls *s, size_t n, nls_build_fn build, void *arg, int *errs,
+	      struct verr *err);
 
 #endif

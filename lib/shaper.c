@@ -21,8 +21,9 @@
 	X(nl_cache_free) X(nl_cache_get_first) X(nl_cache_get_next)		\
 	X(rtnl_qdisc_alloc) X(rtnl_qdisc_alloc_cache) X(rtnl_qdisc_add)		\
 	X(rtnl_qdisc_delete) X(rtnl_qdisc_put)					\
-	X(rtnl_class_alloc) X(rtnl_class_alloc_cache) X(rtnl_class_add)		\
-	X(rtnl_class_delete) X(rtnl_class_put)					\
+	X(rtnl_class_alloc) X(rtnl_class_alloc_cache)				\
+	X(rtnl_class_build_add_request) X(rtnl_class_build_delete_request)	\
+	X(rtnl_class_put)							\
 	X(rtnl_tc_set_ifindex) X(rtnl_tc_set_parent) X(rtnl_tc_set_handle)	\
 	X(rtnl_tc_set_kind) X(rtnl_tc_get_ifindex) X(rtnl_tc_get_parent)	\
 	X(rtnl_tc_get_handle) X(rtnl_tc_get_kind)				\
@@ -109,34 +110,40 @@ static uint32_t quantum_of(uint64_t bps)
 	return q < 1600 ? 1600 : q > 200000 ? 200000 : (uint32_t)q;
 }
 
-static int put_class(struct nls *s, int ifindex, const char *ifname, const struct shaper_class *c,
-		     struct verr *err)
+/* A change of one class: add or replace it (rate > 0), or delete it (rate 0). */
+struct op {
+	int ifindex;
+	struct shaper_class c;
+};
+
+static int class_msg(size_t i, struct nl_msg **msg, void *arg)
 {
+	const struct op *op = (const struct op *)arg + i;
 	struct rtnl_class *cl = sym_rtnl_class_alloc();
 	int ret;
 
 	if (!cl)
-		return verr_set(err, -ENOMEM, "out of memory");
-	sym_rtnl_tc_set_ifindex((struct rtnl_tc *)cl, ifindex);
+		return -ENOMEM;
+	sym_rtnl_tc_set_ifindex((struct rtnl_tc *)cl, op->ifindex);
 	sym_rtnl_tc_set_parent((struct rtnl_tc *)cl, ROOT_HANDLE);
-	sym_rtnl_tc_set_handle((struct rtnl_tc *)cl, ROOT_HANDLE | c->minor);
+	sym_rtnl_tc_set_handle((struct rtnl_tc *)cl, ROOT_HANDLE | op->c.minor);
 	ret = sym_rtnl_tc_set_kind((struct rtnl_tc *)cl, "htb");
+	if (ret == 0 && !op->c.rate) {
+		ret = sym_rtnl_class_build_delete_request(cl, msg);
+		goto out;
+	}
 	/* libnl takes bytes per second. */
 	if (ret == 0)
-		ret = sym_rtnl_htb_set_rate64(cl, c->rate / 8);
+		ret = sym_rtnl_htb_set_rate64(cl, op->c.rate / 8);
 	if (ret == 0)
-		ret = sym_rtnl_htb_set_ceil64(cl, c->rate / 8);
+		ret = sym_rtnl_htb_set_ceil64(cl, op->c.rate / 8);
 	if (ret == 0)
-		ret = sym_rtnl_htb_set_quantum(cl, quantum_of(c->rate));
-	if (ret == 0) {
-		s->kerr = 0;
-		ret = sym_rtnl_class_add(s->sk, cl, NLM_F_CREATE | NLM_F_REPLACE);
-	}
-	if (ret < 0)
-		ret = verr_set(err, nls_errno(s, ret), "cannot set HTB class %x:%x on %s: %s",
-			       SHAPER_MAJOR, c->minor, ifname, nls_strerror(s, ret));
+		ret = sym_rtnl_htb_set_quantum(cl, quantum_of(op->c.rate));
+	if (ret == 0)
+		ret = sym_rtnl_class_build_add_request(cl, NLM_F_CREATE | NLM_F_REPLACE, msg);
+out:
 	sym_rtnl_class_put(cl);
-	return ret;
+	return ret < 0 ? -ENOMEM : 0;
 }
 
 static int cmp_minor(const void *a, const void *b)
@@ -146,21 +153,40 @@ static int cmp_minor(const void *a, const void *b)
 	return (int)x->minor - (int)y->minor;
 }
 
-/* The classes in place (minor and rate), sorted; deletes those not wanted as it goes. */
-static int sync_classes(struct nls *s, int ifindex, const char *ifname,
-			const struct shaper_class *want, size_t n, bool *have, struct verr *err)
+/*
+ * The changes that make the classes under visp's qdisc exactly want
+ * (sorted): deletes of the unwanted, then adds and in-place changes of
+ * those missing or at another rate.
+ */
+static int plan(struct nls *s, int ifindex, const char *ifname, const struct shaper_class *want,
+		size_t n, struct op **ops, size_t *nops, struct verr *err)
 {
 	struct nl_cache *cache = NULL;
 	struct nl_object *o;
+	bool *have = calloc(n ? n : 1, sizeof(*have));
+	struct op *v = NULL;
+	size_t nv = 0, cap;
 	int ret;
 
-	ret = sym_rtnl_class_alloc_cache(s->sk, ifindex, &cache);
-	if (ret < 0)
-		return verr_set(err, nls_errno(s, ret), "cannot list the classes of %s: %s",
-				ifname, nls_strerror(s, ret));
-	for (o = sym_nl_cache_get_first(cache); o && ret == 0; o = sym_nl_cache_get_next(o)) {
+	*ops = NULL;
+	*nops = 0;
+	ret = have ? sym_rtnl_class_alloc_cache(s->sk, ifindex, &cache) : -NLE_NOMEM;
+	if (ret < 0) {
+		ret = verr_set(err, nls_errno(s, ret), "cannot list the classes of %s: %s",
+			       ifname, nls_strerror(s, ret));
+		goto out;
+	}
+	cap = n;
+	for (o = sym_nl_cache_get_first(cache); o; o = sym_nl_cache_get_next(o))
+		cap++;
+	v = calloc(cap ? cap : 1, sizeof(*v));
+	if (!v) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	for (o = sym_nl_cache_get_first(cache); o; o = sym_nl_cache_get_next(o)) {
 		struct rtnl_tc *tc = (struct rtnl_tc *)o;
-		struct shaper_class key, *w;
+		struct shaper_class key = { 0 }, *w;
 		uint64_t rate = 0;
 
 		if (sym_rtnl_tc_get_parent(tc) != ROOT_HANDLE)
@@ -168,20 +194,40 @@ static int sync_classes(struct nls *s, int ifindex, const char *ifname,
 		key.minor = sym_rtnl_tc_get_handle(tc) & 0xffff;
 		w = bsearch(&key, want, n, sizeof(*want), cmp_minor);
 		sym_rtnl_htb_get_rate64((struct rtnl_class *)tc, &rate);
-		if (w && rate == w->rate / 8) {
+		if (w && rate == w->rate / 8)
 			have[w - want] = true;
-			continue;
-		}
-		if (w)
-			continue;	/* changed in place by put_class */
-		s->kerr = 0;
-		ret = sym_rtnl_class_delete(s->sk, (struct rtnl_class *)tc);
-		if (ret < 0)
-			ret = verr_set(err, nls_errno(s, ret), "cannot delete HTB class %x:%x on "
-				       "%s: %s", SHAPER_MAJOR, key.minor, ifname,
-				       nls_strerror(s, ret));
+		else if (!w)
+			v[nv++] = (struct op){ .ifindex = ifindex, .c = key };
 	}
-	sym_nl_cache_free(cache);
+	for (size_t i = 0; i < n; i++)
+		if (!have[i])
+			v[nv++] = (struct op){ .ifindex = ifindex, .c = want[i] };
+	*ops = v;
+	*nops = nv;
+	v = NULL;
+	ret = 0;
+out:
+	if (cache)
+		sym_nl_cache_free(cache);
+	free(have);
+	free(v);
+	return ret;
+}
+
+static int apply_ops(struct nls *s, const char *ifname, struct op *ops, size_t n,
+		     struct verr *err)
+{
+	int *errs = calloc(n ? n : 1, sizeof(*errs)), ret;
+
+	if (!errs)
+		return verr_set(err, -ENOMEM, "out of memory");
+	ret = nls_batch(s, n, class_msg, ops, errs, err);
+	for (size_t i = 0; ret == 0 && i < n; i++)
+		if (errs[i])
+			ret = verr_set(err, errs[i], "cannot %s HTB class %x:%x on %s: %s",
+				       ops[i].c.rate ? "set" : "delete", SHAPER_MAJOR,
+				       ops[i].c.minor, ifname, strerror(-errs[i]));
+	free(errs);
 	return ret;
 }
 
@@ -189,9 +235,10 @@ int shaper_apply(const char *ifname, const struct shaper_class *v, size_t n, str
 {
 	struct shaper_class *want = NULL;
 	struct nls s = { 0 };
+	struct op *ops = NULL;
+	size_t nops = 0;
 	char kind[32];
 	uint32_t handle;
-	bool *have = NULL;
 	int ifindex, ret;
 
 	ifindex = (int)if_nametoindex(ifname);
@@ -203,8 +250,7 @@ int shaper_apply(const char *ifname, const struct shaper_class *v, size_t n, str
 	if (ret < 0)
 		return ret;
 	want = malloc((n ? n : 1) * sizeof(*want));
-	have = calloc(n ? n : 1, sizeof(*have));
-	if (!want || !have) {
+	if (!want) {
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
@@ -224,13 +270,12 @@ int shaper_apply(const char *ifname, const struct shaper_class *v, size_t n, str
 		if (ret < 0)
 			goto out;
 	}
-	ret = sync_classes(&s, ifindex, ifname, want, n, have, err);
-	for (size_t i = 0; ret == 0 && i < n; i++)
-		if (!have[i])
-			ret = put_class(&s, ifindex, ifname, &want[i], err);
+	ret = plan(&s, ifindex, ifname, want, n, &ops, &nops, err);
+	if (ret == 0)
+		ret = apply_ops(&s, ifname, ops, nops, err);
 out:
 	free(want);
-	free(have);
+	free(ops);
 	nls_close(&s);
 	return ret;
 }

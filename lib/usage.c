@@ -43,14 +43,19 @@ static uint64_t lower_to(uint64_t rate, uint64_t cap)
 	return rate && rate < cap ? rate : cap;
 }
 
-void usage_limits(const struct visp_config *cfg, const struct lease *l, int64_t now,
+int64_t usage_period_start(const struct visp_config *cfg, int64_t now)
+{
+	return units_period_start(cfg->quota_period, now);
+}
+
+void usage_limits(const struct visp_config *cfg, const struct lease *l, int64_t period_start,
 		  struct usage_limits *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->rate_down = own_or(l->rate_down, cfg->rate_down);
 	out->rate_up = own_or(l->rate_up, cfg->rate_up);
 	out->quota = own_or(l->quota, cfg->quota_bytes);
-	out->period_start = units_period_start(cfg->quota_period, now);
+	out->period_start = period_start;
 	/* Usage of an ended period is history until the next fold starts the new one. */
 	if (l->period_start == out->period_start) {
 		out->down = (uint64_t)l->down_bytes;
@@ -145,7 +150,7 @@ void usage_counters_free(struct usage_counters *c)
 {
 	free(c->v);
 	c->v = NULL;
-	c->n = 0;
+	c->n = c->cap = 0;
 }
 
 static int cmp_counter(const void *a, const void *b)
@@ -158,7 +163,7 @@ static int cmp_counter(const void *a, const void *b)
 }
 
 /* One element {"elem": {"val": "10.0.0.2", "counter": {"packets": 1, "bytes": 84}}}. */
-static int add_elem(struct usage_counters *c, size_t *cap, const struct jval *e, int fi, int d,
+static int add_elem(struct usage_counters *c, const struct jval *e, int fi, int d,
 		    struct verr *err)
 {
 	const struct jval *in = json_get(e, "elem"), *ctr = json_get(in, "counter");
@@ -169,9 +174,9 @@ static int add_elem(struct usage_counters *c, size_t *cap, const struct jval *e,
 	if (!val || !ctr || json_get_int(ctr, "bytes", &bytes) < 0 || bytes < 0)
 		return verr_set(err, -EBADMSG, "nftables: an element of %s without a counter",
 				count_set[fi][d]);
-	if (c->n == *cap) {
-		*cap = *cap ? *cap * 2 : 256;
-		nv = reallocarray(c->v, *cap, sizeof(*nv));
+	if (c->n == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 256;
+		nv = reallocarray(c->v, c->cap, sizeof(*nv));
 		if (!nv)
 			return verr_set(err, -ENOMEM, "out of memory");
 		c->v = nv;
@@ -219,15 +224,13 @@ static int set_index(const char *name, int *fi, int *d)
 	return -ENOENT;
 }
 
-int usage_parse_listing(const char *json, struct usage_counters *out, struct verr *err)
+int usage_parse_listing(const char *json, struct usage_counters *c, struct verr *err)
 {
 	const struct jval *items, *obj, *elems;
 	struct jval *root = NULL;
-	long long handle = -1;
-	size_t cap = 0;
+	long long handle;
 	int ret, n, fi, d;
 
-	memset(out, 0, sizeof(*out));
 	ret = json_parse_object(json, strlen(json), LISTING_MAX, LISTING_DEPTH, &root, err);
 	if (ret < 0) {
 		verr_wrap(err, "nftables listing");
@@ -241,27 +244,23 @@ int usage_parse_listing(const char *json, struct usage_counters *out, struct ver
 	}
 	for (int i = 0; i < n && ret == 0; i++) {
 		const struct jval *it = json_array_at(items, i);
+		const char *name;
 
-		if ((obj = json_get(it, "table")))
-			json_get_int(obj, "handle", &handle);
+		obj = json_get(it, "table");
+		name = json_get_str(obj, "name");
+		if (name && !strcmp(name, USAGE_TABLE) && json_get_int(obj, "handle", &handle) == 0 &&
+		    handle >= 0)
+			c->handle = handle;
 		obj = json_get(it, "set");
 		if (!obj || set_index(json_get_str(obj, "name"), &fi, &d) < 0)
 			continue;
 		elems = json_get(obj, "elem");
 		for (int k = 0; elems && k < json_array_len(elems) && ret == 0; k++)
-			ret = add_elem(out, &cap, json_array_at(elems, k), fi, d, err);
+			ret = add_elem(c, json_array_at(elems, k), fi, d, err);
 	}
-	if (ret < 0)
-		goto out;
-	if (handle < 0) {
-		ret = verr_set(err, -EBADMSG, "nftables listing: no table handle");
-		goto out;
-	}
-	out->handle = handle;
-	merge(out);
+	if (ret == 0)
+		merge(c);
 out:
-	if (ret < 0)
-		usage_counters_free(out);
 	json_val_free(root);
 	return ret;
 }
@@ -324,7 +323,7 @@ static bool load_ifaces(const char *run_dir, char *tun, char *uplink)
 /* What the store's leases want of the kernel, worked out after the fold. */
 struct want {
 	const struct visp_config *cfg;
-	int64_t now;
+	int64_t now, period_start;
 	struct cidr *cur;		/* current leases' addresses, sorted */
 	size_t ncur, capcur;
 	/* element lists being written: "a : 7650:1, " per map, "a, " per block set */
@@ -376,7 +375,7 @@ static int want_lease(const struct lease *l, void *arg)
 
 	if (!lease_is_current(l, w->now))
 		return 0;
-	usage_limits(w->cfg, l, w->now, &lim);
+	usage_limits(w->cfg, l, w->period_start, &lim);
 	rate[0] = lim.rate_down;
 	rate[1] = lim.rate_up;
 	for (int fi = 0; fi < 2; fi++)
@@ -540,30 +539,55 @@ static void shape(struct want *w, const char *run_dir, struct usage_report *rep)
 	rep->shaped = ret == 0 && !rep->shaper.code;
 }
 
+/*
+ * The table's handle and the counting sets' elements. Not "list table": it
+ * would bring the class maps too, as many elements again, for nothing.
+ * -ENOENT when the table is not there.
+ */
+static int read_counters(struct usage_counters *c, struct verr *err)
+{
+	char *out = NULL, cmd[128];
+	int ret;
+
+	ret = nft_run_json("list tables " NFT_FAMILY, &out, err);
+	if (ret == 0)
+		ret = usage_parse_listing(out, c, err);
+	if (ret == 0 && c->handle < 0)
+		ret = -ENOENT;
+	for (int k = 0; ret == 0 && k < 4; k++) {
+		free(out);
+		out = NULL;
+		snprintf(cmd, sizeof(cmd), "list set " T " %s", count_set[k / 2][k % 2]);
+		ret = nft_run_json(cmd, &out, err);
+		if (ret == 0)
+			ret = usage_parse_listing(out, c, err);
+	}
+	free(out);
+	return ret;
+}
+
 static int sync_locked(struct leasedb *db, const struct visp_config *cfg, int64_t now,
 		       struct usage_report *rep, struct verr *err)
 {
-	struct want w = { .cfg = cfg, .now = now, .next_minor = 1, .rep = rep };
-	struct usage_counters c = { 0 };
-	char *listing = NULL, *tx = NULL, id[128];
+	struct want w = { .cfg = cfg, .now = now, .period_start = usage_period_start(cfg, now),
+			  .next_minor = 1, .rep = rep };
+	struct usage_counters c = { .handle = -1 };
+	char *tx = NULL, id[128];
 	int64_t t0 = ms_now(), t1;
 	int ret;
 
-	ret = nft_run_json("list table " T, &listing, err);
+	ret = read_counters(&c, err);
 	if (ret == -ENOENT || ret == -EPERM) {
 		/* No tunnel up since boot, or not root: nothing counted here. */
 		verr_clear(err);
 		ret = 0;
 		goto out;
 	}
-	if (ret == 0)
-		ret = usage_parse_listing(listing, &c, err);
 	if (ret < 0)
 		goto out;
 	rep->counting = true;
 	table_id(c.handle, id, sizeof(id));
-	ret = leasedb_fold(db, c.v, c.n, id, units_period_start(cfg->quota_period, now), now,
-			   &rep->folded, err);
+	ret = leasedb_fold(db, c.v, c.n, id, w.period_start, now, &rep->folded, err);
 	if (ret < 0)
 		goto out;
 	for (int fi = 0; fi < 2; fi++) {
@@ -593,7 +617,6 @@ static int sync_locked(struct leasedb *db, const struct visp_config *cfg, int64_
 out:
 	want_free(&w);
 	usage_counters_free(&c);
-	free(listing);
 	free(tx);
 	return ret;
 }

@@ -54,8 +54,10 @@ struct usage_limits {
 	int64_t period_start;		/* the current period's */
 	enum quota_state state;
 };
-void usage_limits(const struct visp_config *cfg, const struct lease *l, int64_t now,
+void usage_limits(const struct visp_config *cfg, const struct lease *l, int64_t period_start,
 		  struct usage_limits *out);
+/* The start of the quota period (the config's) that holds now: for usage_limits. */
+int64_t usage_period_start(const struct visp_config *cfg, int64_t now);
 
 /* Where the gateway forwards (from tunnel_open). */
 struct usage_net {
@@ -66,13 +68,18 @@ struct usage_net {
 /* The transaction that makes the table (when missing) and sets its chain; free() it. */
 int usage_table_text(const struct usage_net *net, char **out, struct verr *err);
 
-/* Counters parsed from `nft -j list table inet visp_usage` output (exposed for tests). */
+/*
+ * Counters from nft's JSON listings (exposed for tests): each call adds the
+ * elements of the counting sets in one listing (merged per address) and
+ * takes the handle of a table named USAGE_TABLE when the listing has one.
+ * Start with { .handle = -1 }.
+ */
 struct usage_counters {
 	struct leasedb_counter *v;
-	size_t n;
-	int64_t handle;		/* the table's */
+	size_t n, cap;
+	int64_t handle;		/* the table's; -1: not seen */
 };
-int usage_parse_listing(const char *json, struct usage_counters *out, struct verr *err);
+int usage_parse_listing(const char *json, struct usage_counters *c, struct verr *err);
 void usage_counters_free(struct usage_counters *c);
 
 /* What usage_sync did. */

@@ -120,36 +120,36 @@ static void limits(void **state)
 	l.period_start = utc(2026, 12, 3, 0);
 	l.down_bytes = 600;
 	l.up_bytes = 300;
-	usage_limits(cfg, &l, now, &u);
+	usage_limits(cfg, &l, usage_period_start(cfg, now), &u);
 	assert_int_equal(u.rate_down, 10000000);
 	assert_int_equal(u.rate_up, 2000000);
 	assert_int_equal(u.state, QUOTA_OK);
 	assert_int_equal(u.down, 600);
 	/* Over: throttled to the throttle rate, never above a lower limit. */
 	l.up_bytes = 400;
-	usage_limits(cfg, &l, now, &u);
+	usage_limits(cfg, &l, usage_period_start(cfg, now), &u);
 	assert_int_equal(u.state, QUOTA_THROTTLED);
 	assert_int_equal(u.rate_down, 256000);
 	l.rate_up = 100000;
-	usage_limits(cfg, &l, now, &u);
+	usage_limits(cfg, &l, usage_period_start(cfg, now), &u);
 	assert_int_equal(u.rate_up, 100000);
 	cfg->quota_block = true;
-	usage_limits(cfg, &l, now, &u);
+	usage_limits(cfg, &l, usage_period_start(cfg, now), &u);
 	assert_int_equal(u.state, QUOTA_BLOCKED);
 	/* The lease's own: none lifts the default; a raised quota lifts the block. */
 	l.rate_down = 0;
 	l.quota = 2000;
-	usage_limits(cfg, &l, now, &u);
+	usage_limits(cfg, &l, usage_period_start(cfg, now), &u);
 	assert_int_equal(u.state, QUOTA_OK);
 	assert_int_equal(u.rate_down, 0);
 	l.quota = 0;
-	usage_limits(cfg, &l, now, &u);
+	usage_limits(cfg, &l, usage_period_start(cfg, now), &u);
 	assert_int_equal(u.quota, 0);
 	assert_int_equal(u.state, QUOTA_OK);
 	/* Yesterday's usage does not count today. */
 	l.quota = -1;
 	l.period_start = utc(2026, 12, 2, 0);
-	usage_limits(cfg, &l, now, &u);
+	usage_limits(cfg, &l, usage_period_start(cfg, now), &u);
 	assert_int_equal(u.down, 0);
 	assert_int_equal(u.state, QUOTA_OK);
 	config_free(cfg);
@@ -205,12 +205,17 @@ static void parse_listing(void **state)
 		" \"elem\": [{\"elem\": {\"val\": \"fc00::1\", \"counter\": {\"bytes\": 1}}}]}}]}",
 		"{\"nftables\": [{\"table\": {\"handle\": 1}}, {\"set\": {\"name\": \"up6\","
 		" \"elem\": [{\"elem\": {\"val\": \"::1\", \"counter\": {\"bytes\": -1}}}]}}]}",
-		"{\"nftables\": [{\"set\": {\"name\": \"down4\"}}]}",
 		"{\"nftables\": {}}", "[1]", "{\"nftables\": [", "",
 	};
-	struct usage_counters c;
+	struct usage_counters c = { .handle = -1 };
 	struct verr err = { 0 };
 
+	/* Another table's handle is not ours; a listing of a set alone has none. */
+	assert_int_equal(usage_parse_listing("{\"nftables\": [{\"table\": {\"name\": \"visp\","
+					     " \"handle\": 3}}, {\"set\": {\"name\": \"down4\"}}]}",
+					     &c, &err), 0);
+	assert_int_equal(c.handle, -1);
+	assert_int_equal(c.n, 0);
 	assert_int_equal(usage_parse_listing(listing, &c, &err), 0);
 	assert_int_equal(c.handle, 7);
 	assert_int_equal(c.n, 2);
@@ -221,10 +226,15 @@ static void parse_listing(void **state)
 	assert_int_equal(c.v[0].sets, 3);
 	assert_int_equal(c.v[1].down, 3000);
 	assert_int_equal(c.v[1].sets, 1);
+	/* Listings add up: the same elements again count twice (each listing is its own set). */
+	assert_int_equal(usage_parse_listing(listing, &c, &err), 0);
+	assert_int_equal(c.n, 2);
+	assert_int_equal(c.v[0].down, 2000);
 	usage_counters_free(&c);
 	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
+		c = (struct usage_counters){ .handle = -1 };
 		assert_true(usage_parse_listing(hostile[i], &c, &err) < 0);
-		assert_null(c.v);
+		usage_counters_free(&c);
 	}
 }
 
