@@ -222,6 +222,18 @@ run "grant --rate none" 0 vg lease grant --rate none "$k1"
 ! ng tc class show dev tun0 | grep -q "rate 4Mbit" || fail "the class stayed after --rate none"
 ok "rate none: the class is gone"
 
+# The operator's own qdisc on the uplink is left alone, with a warning; down is still shaped.
+ng tc qdisc add dev eth1 root handle 1: tbf rate 1gbit burst 100k latency 50ms
+run "grant --rate with a foreign qdisc" 0 vg lease grant --rate 4mbit/1mbit "$k1"
+grep -q "eth1 has a root qdisc (tbf 1:) that is not visp's" "$tmp/run.err" ||
+	fail "no warning about the operator's qdisc: $(cat "$tmp/run.err")"
+ng tc qdisc show dev eth1 | grep -q "qdisc tbf 1: root" || fail "the operator's qdisc was replaced"
+ng tc class show dev tun0 | grep -q "rate 4Mbit" || fail "down was not shaped next to a foreign qdisc"
+nc1 curl -sf --max-time 10 -o /dev/null http://192.0.2.100/500k || fail "no internet next to a foreign qdisc"
+ng tc qdisc del dev eth1 root
+run "grant --rate none" 0 vg lease grant --rate none "$k1"
+ok "a foreign root qdisc: left alone, said so, the rest works"
+
 # ---- quotas: throttle, block, lift ----
 
 # A daily period (a new one: the usage of the month so far does not count).
@@ -253,6 +265,17 @@ run "grant --quota none" 0 vg lease grant --quota none "$k2"
 nc2 curl -sf --max-time 5 -o /dev/null http://192.0.2.100/ || fail "lifting the quota did not unblock at once"
 ok "quota lifted: the internet back at once"
 
+# ---- a revoked lease stops counting and keeps its total ----
+
+run "lease revoke" 0 vg lease revoke "$k2"
+kept=$(synced_down "$k2")
+[ "$kept" -gt 0 ] || fail "the revoked lease lost its usage"
+! ng nft list set inet visp_usage down4 | grep -q "172.23.23.3 " ||
+	fail "the revoked lease's address is still counted: $(ng nft list set inet visp_usage down4)"
+! nc2 curl -sf --max-time 3 -o /dev/null http://192.0.2.100/ || true
+[ "$(synced_down "$k2")" = "$kept" ] || fail "the revoked lease's usage changed"
+ok "revoked: the address no longer counted, the total ($kept bytes) kept"
+
 # ---- bad input ----
 
 for bad in "4 mbit" "4mbits" "1.5bit" "mbit" "4mbit/" "9999gbit"; do
@@ -267,7 +290,7 @@ done
 write_gconf ', "rate_limit": "fast"'
 run "config rate_limit: fast" 2 vg lease list
 grep -q "'fast'" "$tmp/run.err" || fail "the config error does not quote the rate: $(cat "$tmp/run.err")"
-write_gconf ''
+write_gconf ', "quota": { "bytes": "100G", "period": "day", "over": "block" }'
 ok "bad rates and sizes: usage errors that quote the text"
 
 # ---- metrics ----
@@ -276,7 +299,12 @@ run "lease metrics" 0 vg lease metrics -o "$tmp/g/visp.prom"
 python3 "$top/tests/netns/openmetrics.py" "$tmp/g/visp.prom" ||
 	fail "lease metrics is not valid OpenMetrics: $(head -c 2000 "$tmp/g/visp.prom")"
 grep -q "^visp_lease_down_bytes_total{key=\"$k1\"" "$tmp/g/visp.prom" || fail "no usage of client 1 in the metrics"
-grep -q "^visp_pool_leases{pool=\"172.23.23.0/24\"} 2$" "$tmp/g/visp.prom" || fail "the pool's leases are not 2"
+grep -q "^visp_pool_leases{pool=\"172.23.23.0/24\"} 1$" "$tmp/g/visp.prom" ||
+	fail "the pool's leases are not 1 (client 2's was revoked)"
+grep -q "^visp_pool_free{pool=\"172.23.23.0/24\"} 252$" "$tmp/g/visp.prom" ||
+	fail "the pool's free addresses are not 252 (253 leasable, 1 held)"
+grep -q "^visp_lease_down_bytes_total{key=\"$k2\"} $kept$" "$tmp/g/visp.prom" ||
+	fail "the revoked lease's usage this period is not in the metrics"
 ok "lease metrics: valid OpenMetrics ($(wc -l <"$tmp/g/visp.prom") lines)"
 
 # ---- tunnel down: the table and qdiscs go ----
