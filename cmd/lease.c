@@ -144,37 +144,16 @@ static int parse_want(const char *s, int family, struct cidr *out, struct cidr *
 	return 0;
 }
 
-/* A lease's own limit: "none" (0), "default" (-1: the config's), else a rate or size. */
-static int parse_limit(const char *opt, const char *s, bool rate, int64_t *out)
+/* --rate/--quota: a usage error quoting the text when it is not one. */
+static int parse_limits(const char *rate, const char *quota, int64_t *rd, int64_t *ru, int64_t *q)
 {
 	struct verr err = { 0 };
-	uint64_t v;
 
-	if (!strcmp(s, "none") || !strcmp(s, "default")) {
-		*out = s[0] == 'n' ? 0 : -1;
-		return 0;
-	}
-	if ((rate ? units_parse_rate(s, &v, &err) : units_parse_size(s, &v, &err)) < 0)
-		return usage_error("%s: %s", opt, err.msg);
-	*out = (int64_t)v;
+	if (rate && units_parse_rates(rate, rd, ru, &err) < 0)
+		return usage_error("--rate: %s", err.msg);
+	if (quota && units_parse_limit(quota, false, q, &err) < 0)
+		return usage_error("--quota: %s", err.msg);
 	return 0;
-}
-
-/* --rate DOWN[/UP]: one rate is both directions. */
-static int parse_rates(const char *s, int64_t *down, int64_t *up)
-{
-	char buf[64];
-	const char *slash = strchr(s, '/');
-	int rc;
-
-	if (!slash)
-		return (rc = parse_limit("--rate", s, true, down)) ? rc : (*up = *down, 0);
-	if ((size_t)(slash - s) >= sizeof(buf))
-		return usage_error("--rate: '%s' is not a rate", s);
-	memcpy(buf, s, slash - s);
-	buf[slash - s] = '\0';
-	rc = parse_limit("--rate", buf, true, down);
-	return rc ? rc : parse_limit("--rate", slash + 1, true, up);
 }
 
 /* Usage into the store, limits and quotas into the kernel: root's work (usage.h). */
@@ -243,8 +222,7 @@ static int lease_grant(int argc, const char **argv)
 	}
 	if ((rc = parse_want(ipv4, AF_INET, &w4, &p4)) || (rc = parse_want(ipv6, AF_INET6, &w6, &p6)))
 		goto out;
-	if ((rate && (rc = parse_rates(rate, &rd, &ru))) ||
-	    (quota && (rc = parse_limit("--quota", quota, false, &q))))
+	if ((rc = parse_limits(rate, quota, &rd, &ru, &q)))
 		goto out;
 	if (ctx.dry_run) {
 		info("would grant a lease to %s", poptGetArgs(pc)[0]);

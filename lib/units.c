@@ -97,6 +97,40 @@ int units_parse_size(const char *s, uint64_t *bytes, struct verr *err)
 	return ret;
 }
 
+int units_parse_limit(const char *s, bool rate, int64_t *out, struct verr *err)
+{
+	uint64_t v;
+	int ret;
+
+	if (!strcmp(s, "none") || !strcmp(s, "default")) {
+		*out = s[0] == 'n' ? 0 : -1;
+		return 0;
+	}
+	ret = rate ? units_parse_rate(s, &v, err) : units_parse_size(s, &v, err);
+	if (ret == 0)
+		*out = (int64_t)v;
+	return ret;
+}
+
+int units_parse_rates(const char *s, int64_t *down, int64_t *up, struct verr *err)
+{
+	const char *slash = strchr(s, '/');
+	char buf[64];
+	int ret;
+
+	if (!slash) {
+		ret = units_parse_limit(s, true, down, err);
+		*up = *down;
+		return ret;
+	}
+	if ((size_t)(slash - s) >= sizeof(buf))
+		return verr_set(err, -EINVAL, "'%s' is not a rate", s);
+	memcpy(buf, s, slash - s);
+	buf[slash - s] = '\0';
+	ret = units_parse_limit(buf, true, down, err);
+	return ret < 0 ? ret : units_parse_limit(slash + 1, true, up, err);
+}
+
 char *units_format_rate(uint64_t bps, char *buf, size_t len)
 {
 	static const char *const names[] = { "bit", "kbit", "mbit", "gbit", "tbit" };

@@ -28,6 +28,14 @@
 int units_parse_rate(const char *s, uint64_t *bps, struct verr *err);
 int units_parse_size(const char *s, uint64_t *bytes, struct verr *err);
 
+/*
+ * A lease's own limit, as lease grant takes it: "none" (0), "default" (-1:
+ * the config's), else a rate (bit/s) or a size (bytes).
+ */
+int units_parse_limit(const char *s, bool rate, int64_t *out, struct verr *err);
+/* DOWN[/UP] of such rates: one rate is both directions. */
+int units_parse_rates(const char *s, int64_t *down, int64_t *up, struct verr *err);
+
 /* "4mbit", "1500kbit", "123bit": exact, in the largest unit that divides it. */
 char *units_format_rate(uint64_t bps, char *buf, size_t len);
 /* "1.50G", "12.0M", "512": three significant digits, powers of 1000. */

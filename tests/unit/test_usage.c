@@ -43,6 +43,25 @@ static void rates(void **state)
 		snprintf(q, sizeof(q), "'%s'", bad[i]);
 		assert_non_null(strstr(err.msg, q));
 	}
+	/* A lease's own: down[/up], none, default. */
+	{
+		int64_t d, u;
+
+		assert_int_equal(units_parse_rates("10mbit/2mbit", &d, &u, &err), 0);
+		assert_int_equal(d, 10000000);
+		assert_int_equal(u, 2000000);
+		assert_int_equal(units_parse_rates("4mbit", &d, &u, &err), 0);
+		assert_int_equal(u, 4000000);
+		assert_int_equal(units_parse_rates("none/default", &d, &u, &err), 0);
+		assert_int_equal(d, 0);
+		assert_int_equal(u, -1);
+		assert_true(units_parse_rates("4mbit/", &d, &u, &err) < 0);
+		assert_non_null(strstr(err.msg, "''"));
+		assert_true(units_parse_rates("fast/1mbit", &d, &u, &err) < 0);
+		assert_non_null(strstr(err.msg, "'fast'"));
+		assert_int_equal(units_parse_limit("50G", false, &d, &err), 0);
+		assert_int_equal(d, 50000000000LL);
+	}
 	assert_string_equal(units_format_rate(4000000, q, sizeof(q)), "4mbit");
 	assert_string_equal(units_format_rate(1500000, q, sizeof(q)), "1500kbit");
 	assert_string_equal(units_format_rate(8001, q, sizeof(q)), "8001bit");
@@ -153,6 +172,50 @@ static void limits(void **state)
 	assert_int_equal(u.down, 0);
 	assert_int_equal(u.state, QUOTA_OK);
 	config_free(cfg);
+}
+
+/* rate_limit and quota in the config: parsed, and bad values quoted with the line. */
+static void config_keys(void **state)
+{
+	static const struct { const char *text, *want; } bad[] = {
+		{ "{\"rate_limit\": \"fast\"}", "'fast'" },
+		{ "{\"rate_limit\": 10}", "must be a rate" },
+		{ "{\"rate_limit\": {\"down\": 10}}", "must be strings" },
+		{ "{\"rate_limit\": {\"down\": \"1mbit\", \"sideways\": \"1mbit\"}}",
+		  "'sideways' is not a key of rate_limit" },
+		{ "{\"quota\": {\"bytes\": \"50X\"}}", "'50X'" },
+		{ "{\"quota\": {\"bytes\": \"50G\", \"period\": \"year\"}}", "'year'" },
+		{ "{\"quota\": {\"bytes\": \"50G\", \"over\": \"drop\"}}", "\"throttle\" or" },
+		{ "{\"quota\": {\"period\": \"day\"}}", "no \"bytes\"" },
+		{ "{\"quota\": \"50G\"}", "must be an object" },
+	};
+	const char *good = "{\"rate_limit\": {\"down\": \"10mbit\", \"up\": \"2mbit\"},\n"
+			   " \"quota\": {\"bytes\": \"50G\", \"period\": \"week\", \"over\": \"block\","
+			   " \"throttle\": \"128kbit\"}}";
+	struct visp_config *cfg = config_new_defaults();
+	struct verr err = { 0 };
+
+	assert_int_equal(cfg->quota_period, PERIOD_MONTH);
+	assert_int_equal(cfg->quota_throttle, 256000);
+	assert_int_equal(config_parse(cfg, good, strlen(good), "t.conf", &err), 0);
+	assert_int_equal(cfg->rate_down, 10000000);
+	assert_int_equal(cfg->rate_up, 2000000);
+	assert_int_equal(cfg->quota_bytes, 50000000000ULL);
+	assert_int_equal(cfg->quota_period, PERIOD_WEEK);
+	assert_true(cfg->quota_block);
+	assert_int_equal(cfg->quota_throttle, 128000);
+	assert_int_equal(config_parse(cfg, "{\"rate_limit\": \"5mbit\"}", 23, "t.conf", &err), 0);
+	assert_int_equal(cfg->rate_up, 5000000);
+	config_free(cfg);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cfg = config_new_defaults();
+		verr_clear(&err);
+		assert_int_equal(config_parse(cfg, bad[i].text, strlen(bad[i].text), "t.conf", &err),
+				 -EINVAL);
+		if (!strstr(err.msg, bad[i].want) || !strstr(err.msg, "t.conf:1"))
+			fail_msg("%s: %s", bad[i].text, err.msg);
+		config_free(cfg);
+	}
 }
 
 static void table_text(void **state)
@@ -349,6 +412,7 @@ int main(void)
 		cmocka_unit_test(sizes),
 		cmocka_unit_test(periods),
 		cmocka_unit_test(limits),
+		cmocka_unit_test(config_keys),
 		cmocka_unit_test(table_text),
 		cmocka_unit_test(parse_listing),
 		cmocka_unit_test(fold),
