@@ -254,8 +254,10 @@ int shaper_apply(const char *ifname, const struct shaper_class *v, size_t n, str
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	memcpy(want, v, n * sizeof(*want));
-	qsort(want, n, sizeof(*want), cmp_minor);
+	if (n) {
+		memcpy(want, v, n * sizeof(*want));
+		qsort(want, n, sizeof(*want), cmp_minor);
+	}
 	ret = root_qdisc(&s, ifindex, kind, sizeof(kind), &handle, err);
 	if (ret < 0)
 		goto out;

@@ -202,6 +202,8 @@ static void merge(struct usage_counters *c)
 {
 	size_t o = 0;
 
+	if (!c->n)
+		return;
 	qsort(c->v, c->n, sizeof(*c->v), cmp_counter);
 	for (size_t i = 0; i < c->n; i++) {
 		if (o && !cmp_counter(&c->v[o - 1], &c->v[i])) {
@@ -469,12 +471,13 @@ static int kernel_text(struct want *w, const struct usage_counters *c, char **ou
 		fprintf(f, "flush set " T " %s\n", block_set[fi]);
 		put_elements(f, block_set[fi], w->bf[fi], &w->blocks_buf[fi], &w->blocks_len[fi]);
 	}
-	qsort(w->cur, w->ncur, sizeof(*w->cur), cmp_addr);
+	if (w->ncur)
+		qsort(w->cur, w->ncur, sizeof(*w->cur), cmp_addr);
 	for (size_t i = 0; i < c->n; i++) {
 		const struct leasedb_counter *x = &c->v[i];
 		int fi = x->addr.family == AF_INET6;
 
-		if (bsearch(&x->addr, w->cur, w->ncur, sizeof(*w->cur), cmp_addr))
+		if (w->ncur && bsearch(&x->addr, w->cur, w->ncur, sizeof(*w->cur), cmp_addr))
 			continue;
 		w->rep->stale++;
 		cidr_format(&x->addr, false, abuf, sizeof(abuf));
