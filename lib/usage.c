@@ -522,8 +522,8 @@ static void table_id(int64_t handle, char *buf, size_t len)
 static void shape(struct want *w, const char *run_dir, struct usage_report *rep)
 {
 	char ifs[2][16];
-	const char *ifname;
-	int ret = 0;
+	struct verr e;
+	bool ok = true;
 
 	if (!load_ifaces(run_dir, ifs[0], ifs[1])) {
 		if (w->ncls[0] || w->ncls[1])
@@ -531,15 +531,20 @@ static void shape(struct want *w, const char *run_dir, struct usage_report *rep)
 				 "up'): rate limits are not applied");
 		return;
 	}
-	for (int d = 0; d < 2 && ret == 0; d++) {
-		ifname = ifs[d];
-		ret = w->ncls[d] ? shaper_apply(ifname, w->cls[d], w->ncls[d], &rep->shaper)
-				 : shaper_remove(ifname, &rep->shaper);
+	/* Each interface on its own: one that cannot be shaped leaves the other shaped. */
+	for (int d = 0; d < 2; d++) {
+		e = (struct verr){ 0 };
+		if ((w->ncls[d] ? shaper_apply(ifs[d], w->cls[d], w->ncls[d], &e)
+				: shaper_remove(ifs[d], &e)) < 0) {
+			if (ok)
+				rep->shaper = e;
+			ok = false;
+		}
 	}
-	if (ret == 0 && w->next_minor > SHAPER_MINOR_MAX + 1)
+	if (ok && w->next_minor > SHAPER_MINOR_MAX + 1)
 		verr_set(&rep->shaper, -E2BIG, "more than %u limited leases: the rest are not "
 			 "limited", SHAPER_MINOR_MAX);
-	rep->shaped = ret == 0 && !rep->shaper.code;
+	rep->shaped = ok && !rep->shaper.code;
 }
 
 /*
