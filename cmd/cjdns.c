@@ -38,7 +38,6 @@ static int cjdns_call_verb(int argc, const char **argv)
 {
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct bval *args = NULL, *reply = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	const char **rest;
 	char *json = NULL;
@@ -61,9 +60,7 @@ static int cjdns_call_verb(int argc, const char **argv)
 			goto out;
 		}
 	}
-	ret = open_cjdns(&cj, &err);
-	if (ret == 0)
-		ret = cjdns_call(cj, rest[0], args, &reply, &err);
+	ret = cjdns_call(ctx.cj, rest[0], args, &reply, &err);
 	/* Print what cjdns said even when it is an error: that is the point of the verb. */
 	if (reply && bval_to_json(reply, &json, &jlen) == 0)
 		printf("%s\n", json);
@@ -72,13 +69,12 @@ out:
 	free(json);
 	bval_free(args);
 	bval_free(reply);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
 
 const struct verb cjdns_verbs[] = {
-	{ "call", cjdns_call_verb, NEED_CONFIG, "call FUNCTION with name=value arguments" },
+	{ "call", cjdns_call_verb, NEED_CJDNS, "call FUNCTION with name=value arguments" },
 	{ NULL, NULL, 0, NULL }
 };
 

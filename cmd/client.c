@@ -21,22 +21,16 @@ static void on_note(void *arg, bool detail, const char *msg)
 		info("%s", msg);
 }
 
-/* cjdns (borrowed by the client) and the client; errors already reported. */
-static int open_client(struct client **cl, struct cjdns **cj, int wait_s)
+/* The client, on the dispatcher's cjdns (NEED_CJDNS); errors already reported. */
+static int open_client(struct client **cl, int wait_s)
 {
 	struct client_opts o = {
-		.cfg = ctx.cfg, .dry_run = ctx.dry_run, .wait_ms = wait_s * 1000,
+		.cfg = ctx.cfg, .cj = ctx.cj, .dry_run = ctx.dry_run, .wait_ms = wait_s * 1000,
 		.note = on_note,
 	};
 	struct verr err = { 0 };
-	int ret;
 
-	ret = open_cjdns(cj, &err);
-	if (ret == 0) {
-		o.cj = *cj;
-		ret = client_open(cl, &o, &err);
-	}
-	return ret < 0 ? report(&err) : 0;
+	return client_open(cl, &o, &err) < 0 ? report(&err) : 0;
 }
 
 static void print_routes(struct json *j, const struct offer *o)
@@ -136,7 +130,6 @@ static int client_connect_cmd(int argc, const char **argv)
 	struct client_health_report h = { .health = HEALTH_OK };
 	struct client_result res;
 	struct client *cl = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	const char **args;
 	int rc = EXIT_USAGE;
@@ -149,7 +142,7 @@ static int client_connect_cmd(int argc, const char **argv)
 		rc = usage_error("--wait must be 1 to 600 seconds");
 		goto out;
 	}
-	rc = open_client(&cl, &cj, wait_s);
+	rc = open_client(&cl, wait_s);
 	if (rc)
 		goto out;
 	args = poptGetArgs(pc);
@@ -164,7 +157,6 @@ static int client_connect_cmd(int argc, const char **argv)
 	rc = EXIT_OK;
 out:
 	client_close(cl);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
@@ -173,7 +165,6 @@ static int client_disconnect_cmd(int argc, const char **argv)
 {
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct client *cl = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	int rc = EXIT_USAGE;
 	poptContext pc;
@@ -181,13 +172,12 @@ static int client_disconnect_cmd(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
-	rc = open_client(&cl, &cj, 0);
+	rc = open_client(&cl, 0);
 	if (rc)
 		goto out;
 	rc = client_disconnect(cl, &err) < 0 ? report(&err) : EXIT_OK;
 out:
 	client_close(cl);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
@@ -198,7 +188,6 @@ static int show(int argc, const char **argv, bool probe)
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct client_health_report h;
 	struct client *cl = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	int rc = EXIT_USAGE;
 	poptContext pc;
@@ -206,7 +195,7 @@ static int show(int argc, const char **argv, bool probe)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
-	rc = open_client(&cl, &cj, 0);
+	rc = open_client(&cl, 0);
 	if (rc)
 		goto out;
 	if (client_check(cl, probe, &h, &err) < 0) {
@@ -217,7 +206,6 @@ static int show(int argc, const char **argv, bool probe)
 	rc = !probe || h.health == HEALTH_OK ? EXIT_OK : EXIT_UNHEALTHY;
 out:
 	client_close(cl);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
@@ -233,12 +221,12 @@ static int client_check_cmd(int argc, const char **argv)
 }
 
 const struct verb client_verbs[] = {
-	{ "connect", client_connect_cmd, NEED_ROOT | NEED_CONFIG,
+	{ "connect", client_connect_cmd, NEED_ROOT | NEED_CJDNS,
 	  "lease from a gateway and send internet traffic through it (fails over)" },
-	{ "disconnect", client_disconnect_cmd, NEED_ROOT | NEED_CONFIG,
+	{ "disconnect", client_disconnect_cmd, NEED_ROOT | NEED_CJDNS,
 	  "release the lease and restore the routing of before" },
-	{ "status", client_status_cmd, NEED_CONFIG, "the current gateway, lease and tunnel" },
-	{ "check", client_check_cmd, NEED_CONFIG,
+	{ "status", client_status_cmd, NEED_CJDNS, "the current gateway, lease and tunnel" },
+	{ "check", client_check_cmd, NEED_CJDNS,
 	  "exit 0 when the tunnel is healthy, 5 when not (changes nothing)" },
 	{ NULL, NULL, 0, NULL }
 };

@@ -8,6 +8,8 @@
 #include "cjdns.h"
 #include "config.h"
 #include "err.h"
+#include "key.h"
+#include "kstate.h"
 
 /* Exit codes, documented in visp(8). */
 enum {
@@ -28,6 +30,7 @@ struct visp_ctx {
 	const char *password_file;	/* --password-file */
 	int dry_run, json, quiet, verbose;
 	struct visp_config *cfg;	/* loaded for every command that needs it */
+	struct cjdns *cj;		/* the admin connection, once opened (verb_cjdns) */
 };
 extern struct visp_ctx ctx;
 
@@ -53,6 +56,7 @@ struct verb {
 };
 #define NEED_ROOT	0x1	/* touches the kernel */
 #define NEED_CONFIG	0x2	/* ctx.cfg loaded */
+#define NEED_CJDNS	0x4	/* ctx.cj open (implies NEED_CONFIG) */
 extern const struct verb cjdns_verbs[], key_verbs[], tunnel_verbs[], lease_verbs[],
 	client_verbs[], routes_verbs[], share_verbs[];
 int run_verb(const char *noun, const struct verb *verbs, int argc, const char **argv);
@@ -89,8 +93,8 @@ int exit_code(int err);
 struct usage_report;
 void usage_warn(const struct usage_report *rep);
 
-/* The node's fc address (Core_nodeInfo), opening *cj: the tun is the interface that carries it. */
-int node_address(struct cjdns **cj, char ip6[40], struct verr *err);
+/* The node's fc address (Core_nodeInfo): the tun is the interface that carries it. */
+int node_address(char ip6[IP6_BUFLEN], struct verr *err);
 
 /*
  * The changes of a verb that changes the kernel (up, down): print_change
@@ -106,6 +110,15 @@ void print_change(const char *action, const char *what, void *arg);
 void changes_end(struct json *j);
 
 /*
+ * tunnel down, share down: undo exactly what the role's up recorded
+ * (down: tunnel_down or share_down). Needs no cjdns, pools or LANs, so it
+ * works when they are gone.
+ */
+int role_down_verb(int argc, const char **argv,
+		   int (*down)(const char *run_dir, bool dry_run, kstate_change_cb cb, void *arg,
+			       struct verr *err));
+
+/*
  * Status of a kernel role (tunnel, share): status_item is the kstate
  * status callback (arg: a struct status_tally), printing each item as a
  * table row or into the tally's JSON array; status_finish prints whether
@@ -119,7 +132,13 @@ struct status_tally {
 void status_item(const struct kstate_item_status *s, void *arg);
 void status_finish(struct status_tally *st, bool have_desired);
 
-/* Open the admin connection from ctx (flags, config, ~/.cjdnsadmin, cjdroute.conf). */
-int open_cjdns(struct cjdns **out, struct verr *err);
+/*
+ * The admin connection from ctx (flags, config, ~/.cjdnsadmin,
+ * cjdroute.conf): opened on first use, at most once a run, and closed by
+ * run_verb when the verb returns. NEED_CJDNS verbs find it open; the others
+ * (those that can do without cjdns) ask for it here. NULL with err set when
+ * it cannot be opened.
+ */
+struct cjdns *verb_cjdns(struct verr *err);
 
 #endif

@@ -208,6 +208,7 @@ int run_verb(const char *noun, const struct verb *verbs, int argc, const char **
 {
 	const struct verb *v = NULL;
 	struct verr err = { 0 };
+	int rc;
 
 	if (argc < 2) {
 		list_verbs(stderr, noun, verbs);
@@ -229,16 +230,21 @@ int run_verb(const char *noun, const struct verb *verbs, int argc, const char **
 	/* Help needs neither a readable config nor root. */
 	if (asks_help(argc - 1, argv + 1))
 		return v->fn(argc - 1, argv + 1);
-	if ((v->flags & NEED_CONFIG) && load_config(&err) < 0)
+	if ((v->flags & (NEED_CONFIG | NEED_CJDNS)) && load_config(&err) < 0)
 		return report(&err);
 	if ((v->flags & NEED_ROOT) && geteuid() != 0 && !ctx.dry_run) {
 		verr_set(&err, -EPERM, "must be run as root (it changes the kernel's network state)");
 		return report(&err);
 	}
-	return v->fn(argc - 1, argv + 1);
+	if ((v->flags & NEED_CJDNS) && !verb_cjdns(&err))
+		return report(&err);
+	rc = v->fn(argc - 1, argv + 1);
+	cjdns_close(ctx.cj);
+	ctx.cj = NULL;
+	return rc;
 }
 
-int open_cjdns(struct cjdns **out, struct verr *err)
+static int open_cjdns(struct cjdns **out, struct verr *err)
 {
 	const struct visp_config *cfg;
 	char host[256] = "";
@@ -311,17 +317,57 @@ void changes_end(struct json *j)
 		printf("%s\n", text);
 }
 
-/* The node's fc address from cjdns: the tun is the interface that carries it. */
-int node_address(struct cjdns **cj, char ip6[40], struct verr *err)
+struct cjdns *verb_cjdns(struct verr *err)
 {
 	int ret;
 
-	ret = open_cjdns(cj, err);
-	if (ret == 0)
-		ret = cjdns_node_info(*cj, NULL, ip6, err);
+	if (ctx.cj)
+		return ctx.cj;
+	ret = open_cjdns(&ctx.cj, err);
+	if (ret < 0) {
+		if (!err->code)
+			verr_set(err, ret, "cannot open the cjdns admin connection: %s",
+				 strerror(-ret));
+		ctx.cj = NULL;
+	}
+	return ctx.cj;
+}
+
+/* The node's fc address from cjdns: the tun is the interface that carries it. */
+int node_address(char ip6[IP6_BUFLEN], struct verr *err)
+{
+	struct cjdns *cj = verb_cjdns(err);
+	int ret = cj ? cjdns_node_info(cj, NULL, ip6, err) : err->code;
+
 	if (ret < 0)
 		verr_wrap(err, "cannot get the node's address from cjdns");
 	return ret;
+}
+
+int role_down_verb(int argc, const char **argv,
+		   int (*down)(const char *run_dir, bool dry_run, kstate_change_cb cb, void *arg,
+			       struct verr *err))
+{
+	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
+	struct verr err = { 0 };
+	struct json *j = NULL;
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	j = changes_begin();
+	if (down(ctx.cfg->run_dir, ctx.dry_run, print_change, j, &err) < 0) {
+		rc = report(&err);
+		goto out;
+	}
+	changes_end(j);
+	rc = EXIT_OK;
+out:
+	json_free(j);
+	poptFreeContext(pc);
+	return rc;
 }
 
 void status_item(const struct kstate_item_status *s, void *arg)

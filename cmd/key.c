@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "cmd.h"
+#include "json.h"
 #include "key.h"
 
 static int key_addr_verb(int argc, const char **argv)
@@ -10,8 +11,9 @@ static int key_addr_verb(int argc, const char **argv)
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct verr err = { 0 };
 	const char **keys;
-	char addr[40];
-	int rc = EXIT_USAGE, shown = 0;
+	struct json *j = NULL;
+	char addr[IP6_BUFLEN];
+	int rc = EXIT_USAGE;
 	poptContext pc;
 
 	pc = verb_popt(argc, argv, opts, "KEY...", 1, -1, &rc);
@@ -19,22 +21,29 @@ static int key_addr_verb(int argc, const char **argv)
 		return rc;
 	keys = poptGetArgs(pc);
 	rc = EXIT_OK;
-	if (ctx.json)
-		printf("[");
+	j = ctx.json ? json_new(false) : NULL;
+	if (j)
+		json_arr(j);
 	for (int i = 0; keys[i]; i++) {
 		if (key_addr_str(keys[i], addr, &err) < 0) {
 			verr_wrap(&err, "'%s'", keys[i]);
 			rc = report(&err);
 			continue;
 		}
-		if (ctx.json)
-			printf("%s{\"key\":\"%s\",\"address\":\"%s\"}", shown++ ? "," : "", keys[i],
-			       addr);
-		else
+		if (j) {
+			json_obj(j);
+			json_kstr(j, "key", keys[i]);
+			json_kstr(j, "address", addr);
+			json_end_obj(j);
+		} else if (!ctx.json) {
 			printf("%s\n", addr);
+		}
 	}
-	if (ctx.json)
-		printf("]\n");
+	if (j) {
+		json_end_arr(j);
+		printf("%s\n", json_text(j, NULL) ?: "[]");
+	}
+	json_free(j);
 	poptFreeContext(pc);
 	return rc;
 }

@@ -23,15 +23,15 @@
  * Without cjdns (list, show) the command only reads: the store is opened
  * read-only, so it works on a read-only file system and writes nothing.
  */
-static int open_gateway(struct gateway **gw, struct cjdns **cj, bool with_cjdns)
+static int open_gateway(struct gateway **gw, bool with_cjdns)
 {
 	struct verr err = { 0 };
 	int ret = 0;
 
-	if (with_cjdns)
-		ret = open_cjdns(cj, &err);
+	if (with_cjdns && !verb_cjdns(&err))
+		ret = err.code;
 	if (ret == 0)
-		ret = with_cjdns ? gateway_open(gw, ctx.cfg, *cj, &err)
+		ret = with_cjdns ? gateway_open(gw, ctx.cfg, ctx.cj, &err)
 				 : gateway_open_ro(gw, ctx.cfg, &err);
 	return ret < 0 ? report(&err) : 0;
 }
@@ -207,7 +207,6 @@ static int lease_grant(int argc, const char **argv)
 	int64_t rd, ru, q;
 	struct cidr w4, w6, *p4 = NULL, *p6 = NULL;
 	struct gateway *gw = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	struct lease l;
 	int rc = EXIT_USAGE;
@@ -229,7 +228,7 @@ static int lease_grant(int argc, const char **argv)
 		rc = EXIT_OK;
 		goto out;
 	}
-	rc = open_gateway(&gw, &cj, true);
+	rc = open_gateway(&gw, true);
 	if (rc)
 		goto out;
 	rc = gateway_grant(gw, poptGetArgs(pc)[0], name, p4, p6, &l, &err) < 0 ? report(&err)
@@ -245,7 +244,6 @@ out:
 	free(ipv6);
 	free(name);
 	gateway_close(gw);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
@@ -254,7 +252,6 @@ static int lease_revoke(int argc, const char **argv)
 {
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct gateway *gw = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	int rc = EXIT_USAGE;
 	poptContext pc;
@@ -267,13 +264,12 @@ static int lease_revoke(int argc, const char **argv)
 		rc = EXIT_OK;
 		goto out;
 	}
-	rc = open_gateway(&gw, &cj, true);
+	rc = open_gateway(&gw, true);
 	if (rc)
 		goto out;
 	rc = gateway_revoke(gw, poptGetArgs(pc)[0], NULL, &err) < 0 ? report(&err) : EXIT_OK;
 out:
 	gateway_close(gw);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
@@ -312,7 +308,7 @@ static int lease_list(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
-	rc = open_gateway(&gw, NULL, false);
+	rc = open_gateway(&gw, false);
 	if (rc)
 		goto out;
 	lc.all = all;
@@ -352,7 +348,7 @@ static int lease_show(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, "KEY", 1, 1, &rc);
 	if (!pc)
 		return rc;
-	rc = open_gateway(&gw, NULL, false);
+	rc = open_gateway(&gw, false);
 	if (rc)
 		goto out;
 	if (leasedb_get(gateway_db(gw), poptGetArgs(pc)[0], &l, &err) < 0) {
@@ -369,11 +365,30 @@ out:
 	return rc;
 }
 
+static void print_sync_json(const struct sync_report *rep)
+{
+	struct json *j = json_new(false);
+
+	if (!j)
+		return;
+	json_obj(j);
+	json_kint(j, "checked", rep->checked);
+	json_kint(j, "added", rep->added);
+	json_kint(j, "removed_expired", rep->removed_expired);
+	json_kint(j, "removed_duplicates", rep->removed_dups);
+	json_kint(j, "foreign", rep->foreign);
+	json_kint(j, "failed", rep->failed);
+	json_kbool(j, "cjdns_restarted", rep->restarted);
+	json_kbool(j, "cjdns_restarted_during_sync", rep->restarted_during);
+	json_end_obj(j);
+	printf("%s\n", json_text(j, NULL) ?: "{}");
+	json_free(j);
+}
+
 static int lease_sync(int argc, const char **argv)
 {
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct gateway *gw = NULL;
-	struct cjdns *cj = NULL;
 	struct sync_report rep;
 	struct verr err = { 0 };
 	int rc = EXIT_USAGE, ret;
@@ -387,18 +402,14 @@ static int lease_sync(int argc, const char **argv)
 		rc = EXIT_OK;
 		goto out;
 	}
-	rc = open_gateway(&gw, &cj, true);
+	rc = open_gateway(&gw, true);
 	if (rc)
 		goto out;
 	ret = gateway_sync(gw, &rep, &err);
 	if (ret == 0)
 		ret = sync_usage(gw, &err);
 	if (ctx.json)
-		printf("{\"checked\":%ld,\"added\":%ld,\"removed_expired\":%ld,\"removed_duplicates\":%ld,"
-		       "\"foreign\":%ld,\"failed\":%ld,\"cjdns_restarted\":%s,"
-		       "\"cjdns_restarted_during_sync\":%s}\n", rep.checked, rep.added,
-		       rep.removed_expired, rep.removed_dups, rep.foreign, rep.failed,
-		       rep.restarted ? "true" : "false", rep.restarted_during ? "true" : "false");
+		print_sync_json(&rep);
 	else if (!ctx.quiet)
 		printf("%ld in place, %ld added, %ld expired removed, %ld duplicates removed, "
 		       "%ld not made by visp%s\n", rep.checked, rep.added, rep.removed_expired,
@@ -408,7 +419,6 @@ static int lease_sync(int argc, const char **argv)
 	rc = ret < 0 ? report(&err) : EXIT_OK;
 out:
 	gateway_close(gw);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
@@ -502,7 +512,6 @@ static int serve_sockets(int nfds, int idle, int max_conns)
 				 .idle_ms = idle * 1000, .max_conns = max_conns,
 				 .log = log_socket };
 	struct gateway *gw = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	int *fds = calloc(nfds, sizeof(*fds)), rc;
 
@@ -512,11 +521,10 @@ static int serve_sockets(int nfds, int idle, int max_conns)
 		fds[i] = SERVER_LISTEN_FDS_START + i;
 	o.fds = fds;
 	/* The admin connection and the store stay open from one request to the next. */
-	rc = open_gateway(&gw, &cj, true);
+	rc = open_gateway(&gw, true);
 	if (rc == 0)
 		rc = server_run(gw, &o, &err) < 0 ? report(&err) : EXIT_OK;
 	gateway_close(gw);
-	cjdns_close(cj);
 	free(fds);
 	return rc;
 }
@@ -543,7 +551,6 @@ static int lease_serve(int argc, const char **argv)
 	};
 	struct http_request req = { 0 };
 	struct gateway *gw = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	char *json = NULL;
 	int rc = EXIT_USAGE, status;
@@ -572,8 +579,8 @@ static int lease_serve(int argc, const char **argv)
 						  sizeof(req.remote_addr)) < 0)
 		status = verr_set(&err, 500, "stdin is not a socket: run from systemd "
 				  "(Accept=yes or Accept=no), inetd, or as CGI");
-	if (status == 0 && (open_cjdns(&cj, &err) < 0 ||
-			    gateway_open(&gw, ctx.cfg, cj, &err) < 0))
+	if (status == 0 && (!verb_cjdns(&err) ||
+			    gateway_open(&gw, ctx.cfg, ctx.cj, &err) < 0))
 		status = verr_set(&err, 503, "%s", err.msg);
 	if (status == 0)
 		status = gateway_handle(gw, &req, &json, &err);
@@ -587,7 +594,6 @@ out:
 	free(json);
 	http_request_free(&req);
 	gateway_close(gw);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }

@@ -84,9 +84,6 @@ static int routes_pin_peers(int argc, const char **argv)
 		{ "unpin", 0, POPT_ARG_NONE, &unpin, 0, "remove every peer pin", NULL },
 		POPT_AUTOHELP POPT_TABLEEND
 	};
-	struct client_opts o = { .cfg = ctx.cfg, .dry_run = ctx.dry_run };
-	struct client *cl = NULL;
-	struct cjdns *cj = NULL;
 	struct verr err = { 0 };
 	struct pin *plan = NULL;
 	size_t n = 0;
@@ -96,8 +93,7 @@ static int routes_pin_peers(int argc, const char **argv)
 	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
 	if (!pc)
 		return rc;
-	if (open_cjdns(&cj, &err) < 0 || (o.cj = cj, client_open(&cl, &o, &err) < 0) ||
-	    client_pin_peers(cl, unpin, &plan, &n, &changed, &err) < 0) {
+	if (client_pin_peers(ctx.cfg, ctx.cj, unpin, ctx.dry_run, &plan, &n, &changed, &err) < 0) {
 		rc = report(&err);
 		goto out;
 	}
@@ -106,14 +102,12 @@ static int routes_pin_peers(int argc, const char **argv)
 	rc = EXIT_OK;
 out:
 	free(plan);
-	client_close(cl);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
 
 const struct verb routes_verbs[] = {
-	{ "pin-peers", routes_pin_peers, NEED_ROOT | NEED_CONFIG,
+	{ "pin-peers", routes_pin_peers, NEED_ROOT | NEED_CJDNS,
 	  "host routes to cjdns's underlay peers via the original gateway" },
 	{ NULL, NULL, 0, NULL }
 };

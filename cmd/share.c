@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client.h"
+#include "clientstate.h"
 #include "cmd.h"
 #include "json.h"
 #include "share.h"
@@ -85,16 +85,15 @@ static void share_args_free(struct share_args *a)
  * The desired state. cjdns is asked for the node's address (the tun is the
  * interface that carries it) unless the config names the tun.
  */
-static int open_share(struct share **s, const struct share_args *a, char ip6[40],
+static int open_share(struct share **s, const struct share_args *a, char ip6[IP6_BUFLEN],
 		      struct verr *cjerr, struct verr *err)
 {
 	struct share_opts o = { .lans = a->lans, .fallback = a->fallback };
-	struct cjdns *cj = NULL;
 	int ret;
 
 	o.nlans = a->nlans;
 	ip6[0] = '\0';
-	if (!ctx.cfg->tun && node_address(&cj, ip6, cjerr) < 0) {
+	if (!ctx.cfg->tun && node_address(ip6, cjerr) < 0) {
 		*err = *cjerr;
 		ret = cjerr->code;
 		goto out;
@@ -102,7 +101,6 @@ static int open_share(struct share **s, const struct share_args *a, char ip6[40]
 	o.node_ip6 = ip6[0] ? ip6 : NULL;
 	ret = share_open(s, ctx.cfg, &o, err);
 out:
-	cjdns_close(cj);
 	return ret;
 }
 
@@ -112,7 +110,7 @@ static int share_up_verb(int argc, const char **argv)
 	struct verr err = { 0 }, cjerr = { 0 };
 	struct share *s = NULL;
 	struct json *j = NULL;
-	char ip6[40];
+	char ip6[IP6_BUFLEN];
 	int rc = EXIT_USAGE;
 	poptContext pc;
 
@@ -143,27 +141,7 @@ out:
 
 static int share_down_verb(int argc, const char **argv)
 {
-	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
-	struct verr err = { 0 };
-	struct json *j = NULL;
-	int rc = EXIT_USAGE;
-	poptContext pc;
-
-	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
-	if (!pc)
-		return rc;
-	/* Only what up recorded: no LANs, no cjdns needed, so down works when they are gone. */
-	j = changes_begin();
-	if (share_down(ctx.cfg->run_dir, ctx.dry_run, print_change, j, &err) < 0) {
-		rc = report(&err);
-		goto out;
-	}
-	changes_end(j);
-	rc = EXIT_OK;
-out:
-	json_free(j);
-	poptFreeContext(pc);
-	return rc;
+	return role_down_verb(argc, argv, share_down);
 }
 
 
@@ -238,7 +216,7 @@ static int share_status_verb(int argc, const char **argv)
 	struct client_state cs;
 	struct status_tally st = { 0 };
 	struct share *s = NULL;
-	char ip6[40];
+	char ip6[IP6_BUFLEN];
 	bool fallback, recorded_only;
 	int rc = EXIT_USAGE;
 	poptContext pc;

@@ -103,9 +103,8 @@ static int tunnel_up_verb(int argc, const char **argv)
 	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
 	struct verr err = { 0 };
 	struct tunnel *t = NULL;
-	struct cjdns *cj = NULL;
 	struct json *j = NULL;
-	char ip6[40] = "";
+	char ip6[IP6_BUFLEN] = "";
 	int rc = EXIT_USAGE;
 	poptContext pc;
 
@@ -113,14 +112,14 @@ static int tunnel_up_verb(int argc, const char **argv)
 	if (!pc)
 		return rc;
 	/* cjdns must be running even with 'tun' set: the gateway is useless without it. */
-	if (node_address(&cj, ip6, &err) < 0 || tunnel_open(&t, ctx.cfg, ip6, &err) < 0) {
+	if (node_address(ip6, &err) < 0 || tunnel_open(&t, ctx.cfg, ip6, &err) < 0) {
 		rc = report(&err);
 		goto out;
 	}
 	debug("tun %s (mtu %u), uplink %s", tunnel_tun(t), tunnel_tun_mtu(t), tunnel_uplink(t));
 	j = changes_begin();
 	if (tunnel_up(t, ctx.dry_run, print_change, j, &err) < 0 ||
-	    apply_leases(t, cj, j, &err) < 0) {
+	    apply_leases(t, ctx.cj, j, &err) < 0) {
 		rc = report(&err);
 		goto out;
 	}
@@ -129,7 +128,6 @@ static int tunnel_up_verb(int argc, const char **argv)
 out:
 	json_free(j);
 	tunnel_free(t);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
@@ -137,17 +135,19 @@ out:
 /*
  * Usage counted since the last fold goes to the store first (best effort:
  * down must work without a store too), then the counting table and visp's
- * qdiscs go.
+ * qdiscs go, then what up recorded.
  */
-static int remove_usage(struct json *j, struct verr *err)
+static int down_with_usage(const char *run_dir, bool dry_run, kstate_change_cb cb, void *arg,
+			   struct verr *err)
 {
 	struct gateway *gw = NULL;
 	struct usage_report rep;
 	struct verr ferr = { 0 };
+	int ret;
 
-	if (ctx.dry_run) {
-		print_change("remove", "table inet " USAGE_TABLE " and visp's qdiscs", j);
-		return 0;
+	if (dry_run) {
+		cb("remove", "table inet " USAGE_TABLE " and visp's qdiscs", arg);
+		return tunnel_down(run_dir, dry_run, cb, arg, err);
 	}
 	if (gateway_open(&gw, ctx.cfg, NULL, &ferr) < 0)
 		debug("no lease store to fold usage into: %s", ferr.msg);
@@ -155,33 +155,13 @@ static int remove_usage(struct json *j, struct verr *err)
 		info("visp: tunnel down: warning: usage since the last sync is not kept: %s",
 		     ferr.msg);
 	gateway_close(gw);
-	return usage_down(ctx.cfg->run_dir, err);
+	ret = usage_down(run_dir, err);
+	return ret < 0 ? ret : tunnel_down(run_dir, dry_run, cb, arg, err);
 }
 
 static int tunnel_down_verb(int argc, const char **argv)
 {
-	struct poptOption opts[] = { POPT_AUTOHELP POPT_TABLEEND };
-	struct verr err = { 0 };
-	struct json *j = NULL;
-	int rc = EXIT_USAGE;
-	poptContext pc;
-
-	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
-	if (!pc)
-		return rc;
-	/* Only what up recorded: no cjdns, no pools needed, so down works when they are gone. */
-	j = changes_begin();
-	if (remove_usage(j, &err) < 0 ||
-	    tunnel_down(ctx.cfg->run_dir, ctx.dry_run, print_change, j, &err) < 0) {
-		rc = report(&err);
-		goto out;
-	}
-	changes_end(j);
-	rc = EXIT_OK;
-out:
-	json_free(j);
-	poptFreeContext(pc);
-	return rc;
+	return role_down_verb(argc, argv, down_with_usage);
 }
 
 
@@ -225,8 +205,7 @@ static int tunnel_status_verb(int argc, const char **argv)
 	struct verr err = { 0 }, cjerr = { 0 }, terr = { 0 };
 	struct status_tally st = { 0 };
 	struct tunnel *t = NULL;
-	struct cjdns *cj = NULL;
-	char ip6[40] = "";
+	char ip6[IP6_BUFLEN] = "";
 	int rc = EXIT_USAGE;
 	poptContext pc;
 
@@ -234,7 +213,7 @@ static int tunnel_status_verb(int argc, const char **argv)
 	if (!pc)
 		return rc;
 	/* Show as much as can be known: a dead cjdns or a bad config is part of the status. */
-	if (node_address(&cj, ip6, &cjerr) < 0)
+	if (node_address(ip6, &cjerr) < 0)
 		ip6[0] = '\0';
 	if ((ip6[0] || ctx.cfg->tun) && tunnel_open(&t, ctx.cfg, ip6[0] ? ip6 : NULL, &terr) < 0)
 		t = NULL;
@@ -259,13 +238,12 @@ static int tunnel_status_verb(int argc, const char **argv)
 out:
 	json_free(st.j);
 	tunnel_free(t);
-	cjdns_close(cj);
 	poptFreeContext(pc);
 	return rc;
 }
 
 const struct verb tunnel_verbs[] = {
-	{ "up", tunnel_up_verb, NEED_ROOT | NEED_CONFIG,
+	{ "up", tunnel_up_verb, NEED_ROOT | NEED_CJDNS,
 	  "gateway addresses, routes, forwarding and NAT for the pools" },
 	{ "down", tunnel_down_verb, NEED_ROOT | NEED_CONFIG, "remove exactly what 'up' added" },
 	{ "status", tunnel_status_verb, NEED_CONFIG, "what is in place and what is missing" },

@@ -60,6 +60,17 @@ int cidr_parse(const char *s, struct cidr *out, struct verr *err)
 	return 0;
 }
 
+/* Host bits all zero. */
+static bool cidr_is_network(const struct cidr *c)
+{
+	int bits = cidr_bits(c);
+
+	for (int i = c->prefix; i < bits; i++)
+		if (c->addr[i / 8] & (0x80 >> (i % 8)))
+			return false;
+	return true;
+}
+
 int cidr_parse_network(const char *s, struct cidr *out, struct verr *err)
 {
 	int ret = cidr_parse(s, out, err);
@@ -81,16 +92,6 @@ static bool bits_equal(const uint8_t *a, const uint8_t *b, int nbits)
 	if (!rest)
 		return true;
 	return ((a[full] ^ b[full]) & (0xff << (8 - rest)) & 0xff) == 0;
-}
-
-bool cidr_is_network(const struct cidr *c)
-{
-	int bits = cidr_bits(c);
-
-	for (int i = c->prefix; i < bits; i++)
-		if (c->addr[i / 8] & (0x80 >> (i % 8)))
-			return false;
-	return true;
 }
 
 bool cidr_contains(const struct cidr *net, const struct cidr *addr)

@@ -25,7 +25,6 @@ int cidr_parse_network(const char *s, struct cidr *out, struct verr *err);
 int cidr_parse_addr(const char *s, int family, struct cidr *out, struct verr *err);
 
 int cidr_bits(const struct cidr *c);		/* 32 or 128 */
-bool cidr_is_network(const struct cidr *c);	/* host bits all zero */
 bool cidr_contains(const struct cidr *net, const struct cidr *addr);
 bool cidr_overlap(const struct cidr *a, const struct cidr *b);
 bool cidr_equal(const struct cidr *a, const struct cidr *b);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cjdns.h"
+#include "fileutil.h"
 #include "key.h"
 
 /* A reply is at most 64 KiB (cjdns aborts rather than send more). */
@@ -44,14 +45,6 @@ struct cjdns {
 };
 
 static void bulk_take(struct cjdns *cj, struct bulk *b, struct bval *reply);
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int cjdns_open(struct cjdns **out, const char *host, int port, const char *password,
 	       struct verr *err)
@@ -325,15 +318,15 @@ static int exchange(struct cjdns *cj, const char *fn, const char *bytes, size_t 
 	int ret = -ETIMEDOUT;
 
 	for (int try = 0; try < cj->tries; try++) {
-		int64_t deadline = now_ms() + cj->timeout_ms;
+		int64_t deadline = mono_ms() + cj->timeout_ms;
 
 		ret = send_bytes(cj, bytes, len);
 		if (ret < 0)
 			break;
 		ret = -ETIMEDOUT;
-		while (now_ms() < deadline) {
+		while (mono_ms() < deadline) {
 			struct bval *r = NULL;
-			int rr = recv_reply(cj, (int)(deadline - now_ms()), &r);
+			int rr = recv_reply(cj, (int)(deadline - mono_ms()), &r);
 
 			if (rr == -EAGAIN || rr == -EBADMSG)
 				continue;
@@ -384,7 +377,7 @@ static int refresh_cookie(struct cjdns *cj, struct verr *err)
 		goto out;
 	}
 	strcpy(cj->cookie, c);
-	cj->cookie_at = now_ms();
+	cj->cookie_at = mono_ms();
 	ret = 0;
 out:
 	bval_free(req);
@@ -397,7 +390,7 @@ static int ensure_cookie(struct cjdns *cj, struct verr *err)
 {
 	if (!cj->password)
 		return 0;
-	if (cj->cookie_at && now_ms() - cj->cookie_at < cj->cookie_max_age_ms)
+	if (cj->cookie_at && mono_ms() - cj->cookie_at < cj->cookie_max_age_ms)
 		return 0;
 	return refresh_cookie(cj, err);
 }
@@ -570,7 +563,7 @@ static void bulk_take(struct cjdns *cj, struct bulk *b, struct bval *reply)
 		free(b->fl[idx].bytes);
 		b->fl[idx].bytes = NULL;
 		b->live[j] = b->live[--b->nlive];
-		b->progress = now_ms();
+		b->progress = mono_ms();
 		break;
 	}
 	bval_free(reply);	/* a stray, or a second answer to a request */
@@ -626,9 +619,9 @@ int cjdns_call_many(struct cjdns *cj, struct cjdns_req *reqs, size_t n, size_t w
 	if (ret < 0)
 		goto out;
 	cj->bulk = &bk;
-	bk.progress = now_ms();
+	bk.progress = mono_ms();
 	while (bk.next < n || bk.nlive) {
-		int64_t now = now_ms(), wait = cj->timeout_ms;
+		int64_t now = mono_ms(), wait = cj->timeout_ms;
 
 		if (now - bk.progress >= (int64_t)cj->tries * cj->timeout_ms) {
 			bulk_fail(&bk, n, -ETIMEDOUT);
@@ -863,7 +856,8 @@ int cjdns_ping(struct cjdns *cj, struct verr *err)
 	return ret;
 }
 
-int cjdns_node_info(struct cjdns *cj, char key[55], char ip6[40], struct verr *err)
+int cjdns_node_info(struct cjdns *cj, char key[KEY_BUFLEN], char ip6[IP6_BUFLEN],
+		    struct verr *err)
 {
 	struct bval *reply = NULL;
 	const char *addr, *ip;
@@ -874,7 +868,7 @@ int cjdns_node_info(struct cjdns *cj, char key[55], char ip6[40], struct verr *e
 		goto out;
 	addr = bval_dict_str(reply, "myAddr");
 	ip = bval_dict_str(reply, "myIp6");
-	if (!addr || !ip || strlen(ip) >= 40) {
+	if (!addr || !ip || strlen(ip) >= IP6_BUFLEN) {
 		ret = verr_set(err, -EBADMSG, "Core_nodeInfo: reply lacks myAddr or myIp6");
 		goto out;
 	}

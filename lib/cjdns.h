@@ -7,6 +7,7 @@
 
 #include "bencode.h"
 #include "err.h"
+#include "key.h"
 
 /*
  * The cjdns admin client: UDP, bencode, cookie + sha256 auth.
@@ -85,7 +86,8 @@ int cjdns_encode_request(const char *password, const char *cookie, const char *f
 /* Convenience wrappers used by several commands. */
 int cjdns_ping(struct cjdns *cj, struct verr *err);
 /* The node's public key (54 chars) and fc address (39 chars) via Core_nodeInfo. */
-int cjdns_node_info(struct cjdns *cj, char key[55], char ip6[40], struct verr *err);
+int cjdns_node_info(struct cjdns *cj, char key[KEY_BUFLEN], char ip6[IP6_BUFLEN],
+		    struct verr *err);
 int cjdns_pid(struct cjdns *cj, int64_t *pid, struct verr *err);
 
 #endif

@@ -6,11 +6,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cidr.h"
 #include "cjdns.h"
+#include "clientstate.h"
 #include "config.h"
 #include "err.h"
-#include "proto.h"
+#include "iptunnel.h"
+#include "leaseclient.h"
 #include "route.h"
 
 /*
@@ -21,89 +22,12 @@
  * only what is wrong.
  */
 
-#define CLIENT_URL_MAX 160
 #define CLIENT_MAX_CANDIDATES 64
-#define CLIENT_MAX_ROUTES (PROTO_MAX_ROUTES + 4)
-/* Consecutive failed runs before the current gateway goes to the back of the line. */
-#define CLIENT_DEMOTE_AFTER 3
-#define CLIENT_STATE_FILE "client.json"
-
-/* ---- candidates ---- */
-
-enum cand_source { CAND_CURRENT, CAND_ARG, CAND_CONFIG, CAND_ANNOUNCED };
-const char *cand_source_name(enum cand_source s);
-
-struct candidate {
-	char key[55];			/* "" when only the URL is known */
-	char url[CLIENT_URL_MAX];	/* the lease URL */
-	uint8_t addr[16];		/* the URL's host: the offer's gateway_key must hash to it */
-	enum cand_source source;
-};
-
-/*
- * A GATEWAY argument or config entry: a public key (lease URL
- * http://[its fc address]:12234/lease) or such a URL. -EINVAL otherwise.
- */
-int client_parse_gateway(const char *s, enum cand_source source, struct candidate *out,
-			 struct verr *err);
-
-/*
- * The order to try gateways in: arguments, then the config, then what peers
- * announce, each gateway once (by address). current (may be NULL) is the
- * gateway of the last run: first while it has failed fewer than
- * CLIENT_DEMOTE_AFTER runs in a row (hysteresis: no flapping back to a
- * preferred gateway, no giving up on a hiccup), last after that. With
- * arguments, current is only kept if it is among them. Returns the count.
- */
-size_t client_order(const struct candidate *args, size_t nargs, const struct candidate *conf,
-		    size_t nconf, const struct candidate *ads, size_t nads,
-		    const struct candidate *current, int failures, struct candidate *out,
-		    size_t max);
-
-/* ---- underlay peers ---- */
-
-struct client_peer {
-	char key[55];
-	struct cidr addr;	/* full-length prefix */
-	int port;
-	bool established;
-};
-
-/* peerStats "lladdr": "192.0.2.1:1234" or "[2001:db8::1]:1234". -EINVAL otherwise. */
-int client_parse_lladdr(const char *s, struct cidr *addr, int *port);
-
-/* ---- state between runs ---- */
-
-struct client_state {
-	bool connected;			/* a current tunnel, and lease below is valid */
-	char gateway[55];		/* current gateway, or the last one tried */
-	char lease_url[CLIENT_URL_MAX];
-	long long conn;			/* IpTunnel connection number, -1 none */
-	char tun[16];
-	struct offer lease;
-	int64_t since, leased_at;	/* connected since; the lease was last granted at */
-	int prefix4, prefix6;		/* cjdns's ip4Prefix/ip6Prefix, -1 none */
-	int nroutes;
-	struct cidr routes[CLIENT_MAX_ROUTES];	/* routes visp added on the tun */
-	bool dns;			/* nameservers handed to resolvconf */
-	int failures;			/* consecutive unhealthy runs of gateway */
-	char last_error[256];
-};
-
-void client_state_init(struct client_state *st);
-/* -ENOENT when there is no state file, -EBADMSG when it is damaged. */
-int client_state_load(const char *dir, struct client_state *st, struct verr *err);
-/* Atomically (temporary file + rename); creates dir (0755) when missing. */
-int client_state_save(const char *dir, const struct client_state *st, struct verr *err);
-int client_state_remove(const char *dir, struct verr *err);
-
-/* The lease's prefix as cjdns's RouteGen holds it: the leased address, unmasked, "/prefix". */
-const char *client_routegen_prefix(const struct cidr *leased, int prefix, char *buf, size_t len);
 
 /* ---- the client ---- */
 
 /* Progress for the command to show: detail = only with -v. */
-typedef void (*client_note_fn)(void *arg, bool detail, const char *msg);
+typedef visp_note_fn client_note_fn;
 
 struct client_opts {
 	const struct visp_config *cfg;
@@ -154,8 +78,12 @@ int client_connect(struct client *c, const char *const *gateways, size_t n,
 		   struct client_result *res, struct verr *err);
 int client_disconnect(struct client *c, struct verr *err);
 
-/* routes pin-peers: pin every underlay peer (or unpin all). */
-int client_pin_peers(struct client *c, bool unpin, struct pin **plan, size_t *n, int *changed,
-		     struct verr *err);
+/*
+ * routes pin-peers: pin every underlay peer (or unpin all), without a
+ * client run: no state file, no lock. *plan gets what was (or, dry_run,
+ * would be) done.
+ */
+int client_pin_peers(const struct visp_config *cfg, struct cjdns *cj, bool unpin, bool dry_run,
+		     struct pin **plan, size_t *n, int *changed, struct verr *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include <yajl/yajl_tree.h>
 
 #include "config.h"
+#include "fileutil.h"
 #include "json.h"
 #include "units.h"
 
@@ -53,7 +54,7 @@ static const struct ckey share_keys[] = {
 };
 #undef K
 
-void strlist_free(struct strlist *l)
+static void strlist_free(struct strlist *l)
 {
 	for (size_t i = 0; i < l->n; i++)
 		free(l->v[i]);
@@ -461,45 +462,11 @@ out:
 static int read_file(const char *path, bool require_root_owned, char **out, size_t *outlen,
 		     struct verr *err)
 {
-	struct stat st;
-	char *buf = NULL;
-	ssize_t n;
-	int fd, ret;
+	unsigned flags = FILE_REGULAR | (require_root_owned ? FILE_ROOT_OWNED : 0);
+	int ret = file_read(path, CONFIG_MAX_BYTES, flags, out, outlen, err);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return verr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		ret = verr_set(err, -EINVAL, "%s is not a regular file", path);
-		goto out;
-	}
-	if (require_root_owned && (st.st_uid != 0 || (st.st_mode & 022))) {
-		ret = verr_set(err, -EPERM, "refusing %s under sudo: it is not owned by root "
-			       "or is writable by others", path);
-		goto out;
-	}
-	if (st.st_size > CONFIG_MAX_BYTES) {
+	if (ret == -EFBIG)
 		ret = verr_set(err, -EFBIG, "%s is too large", path);
-		goto out;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		ret = -ENOMEM;
-		goto out;
-	}
-	n = read(fd, buf, st.st_size);
-	if (n < 0) {
-		ret = verr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	buf = NULL;
-	ret = 0;
-out:
-	free(buf);
-	close(fd);
 	return ret;
 }
 

@@ -87,7 +87,6 @@ int config_parse_hostport(const char *s, char *host, size_t hostlen, int *port, 
 /* Wipe a secret string and free it. */
 void config_wipe_free(char *secret);
 
-void strlist_free(struct strlist *l);
 int strlist_add(struct strlist *l, const char *s);
 
 #endif

@@ -42,3 +42,25 @@ void verr_clear(struct verr *err)
 	err->code = 0;
 	err->msg[0] = '\0';
 }
+
+void visp_note(visp_note_fn fn, void *arg, bool detail, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+
+	if (!fn)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	fn(arg, detail, msg);
+}
+
+void verr_first(int *ret, int r, struct verr *err, const struct verr *e)
+{
+	if (r < 0 && *ret == 0) {
+		*ret = r;
+		if (err)
+			*err = *e;
+	}
+}

@@ -10,7 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "gateway.h"
+#include "iptunnel.h"
 #include "json.h"
 #include "key.h"
 #include "pool.h"
@@ -23,7 +25,7 @@ struct gateway {
 	struct cjdns *cj;
 	struct pool *pool;
 	struct leasedb *db;
-	char key[55], ip6[40];	/* this node, from Core_nodeInfo (lazily) */
+	char key[KEY_BUFLEN], ip6[IP6_BUFLEN];	/* this node, from Core_nodeInfo (lazily) */
 	int64_t pid;		/* cjdroute's pid (lazily); -1 unknown */
 	bool recheck;		/* ask the pid again before using it (see gateway_handle_many) */
 	int claims;		/* <state_dir>/grants.lock (see claim); -1 until needed */
@@ -209,23 +211,14 @@ static struct bval *conn_args(int64_t conn)
 /* Does a showConnection reply describe exactly this lease? */
 static bool entry_matches(const struct bval *reply, const struct lease *l)
 {
-	const char *key = bval_dict_str(reply, "key"), *a4 = bval_dict_str(reply, "ip4Address");
-	const char *a6 = bval_dict_str(reply, "ip6Address");
-	int64_t outgoing = 0;
-	struct cidr c;
+	struct iptunnel_conn tc;
 
-	bval_dict_int(reply, "outgoing", &outgoing);
-	if (!key || strcmp(key, l->key) || outgoing)
+	if (iptunnel_parse_conn(reply, &tc) < 0 || strcmp(tc.key, l->key) || tc.outgoing)
 		return false;
-	if (l->has_ipv4 != (a4 != NULL) || l->has_ipv6 != (a6 != NULL))
+	if (l->has_ipv4 != tc.has4 || l->has_ipv6 != tc.has6)
 		return false;
-	if (a4 && (cidr_parse_addr(a4, AF_INET, &c, NULL) < 0 ||
-		   memcmp(c.addr, l->ipv4.addr, 4)))
-		return false;
-	if (a6 && (cidr_parse_addr(a6, AF_INET6, &c, NULL) < 0 ||
-		   memcmp(c.addr, l->ipv6.addr, 16)))
-		return false;
-	return true;
+	return (!tc.has4 || !memcmp(tc.ip4.addr, l->ipv4.addr, 4)) &&
+	       (!tc.has6 || !memcmp(tc.ip6.addr, l->ipv6.addr, 16));
 }
 
 /* Make cjdns allow l (stale entry removed first) and record the new number. */
@@ -599,16 +592,18 @@ static int sort_strangers(struct gateway *gw, struct batch *b, struct batch *rm,
 	int ret = batch_run(gw, b, err);
 
 	for (size_t j = 0; ret == 0 && j < b->n; j++) {
+		int64_t c = (int64_t)b->idx[j];
 		const char *key = bval_dict_str(b->r[j].reply, "key");
-		int64_t outgoing = 0, c = (int64_t)b->idx[j];
+		struct iptunnel_conn tc;
 		struct lease l;
 
 		if (b->r[j].ret < 0)
 			continue;	/* not found: a removed number */
 		if (c > *seen)
 			*seen = c;
-		bval_dict_int(b->r[j].reply, "outgoing", &outgoing);
-		if (!key || outgoing)
+		/* By its key alone: an entry with a malformed address is sorted too. */
+		iptunnel_parse_conn(b->r[j].reply, &tc);
+		if (!key || tc.outgoing)
 			continue;	/* this node's own connectTo: not a lease */
 		/* First: a request that releases its claim has recorded its number. */
 		if (claimed(gw, key))
@@ -689,22 +684,20 @@ static int scan_strangers(struct gateway *gw, struct conns *ours, struct batch *
 
 static int sync_lock(struct gateway *gw, int *fd, struct verr *err)
 {
-	struct timespec ts = { .tv_nsec = 20 * 1000000 };
 	char path[PATH_MAX];
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/sync.lock", gw->cfg->state_dir);
 	/* No link followed, owned by the state directory's owner (leasedb.h). */
 	*fd = leasedb_state_open(gw->db, "sync.lock", err);
 	if (*fd < 0)
 		return *fd;
-	for (int waited = 0; flock(*fd, LOCK_EX | LOCK_NB) < 0; waited += 20) {
-		if (errno != EWOULDBLOCK && errno != EINTR)
-			return verr_set(err, -errno, "cannot lock '%s': %s", path, strerror(errno));
-		if (waited >= SYNC_LOCK_WAIT_MS)
-			return verr_set(err, -EBUSY, "another lease sync has held '%s' for over %d s",
-					path, SYNC_LOCK_WAIT_MS / 1000);
-		nanosleep(&ts, NULL);
-	}
+	ret = file_flock(*fd, SYNC_LOCK_WAIT_MS);
+	if (ret == -EBUSY)
+		return verr_set(err, ret, "another lease sync has held '%s' for over %d s", path,
+				SYNC_LOCK_WAIT_MS / 1000);
+	if (ret < 0)
+		return verr_set(err, ret, "cannot lock '%s': %s", path, strerror(-ret));
 	return 0;
 }
 
@@ -796,7 +789,9 @@ out:
 
 /* ---- the lease protocol ---- */
 
-int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, struct verr *err)
+/* The protocol view of a lease. */
+static int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o,
+			 struct verr *err)
 {
 	const struct visp_config *cfg = gw->cfg;
 	int ret;
@@ -891,7 +886,7 @@ static int lease_reply(struct gateway *gw, const struct lease *l, char **json, s
 }
 
 /* A POST /lease up to its grant: 0 when key may be granted, else the status of the reply. */
-static int post_check(struct gateway *gw, const struct http_request *req, char key[55],
+static int post_check(struct gateway *gw, const struct http_request *req, char key[KEY_BUFLEN],
 		      char **json, struct verr *err)
 {
 	if (req->content_length < 0)
@@ -924,7 +919,7 @@ static int post_reply(struct gateway *gw, int ret, const struct lease *l, char *
  * GET and DELETE name the key in the query (?public_key=KEY) and, like
  * POST, must come from its address.
  */
-static int query_key(const struct http_request *req, char key[55])
+static int query_key(const struct http_request *req, char key[KEY_BUFLEN])
 {
 	const char *q = req->query;
 	uint8_t raw[KEY_BYTES];
@@ -940,7 +935,7 @@ static int handle_lease_get_delete(struct gateway *gw, const struct http_request
 {
 	bool del = !strcmp(req->method, "DELETE");
 	struct lease l;
-	char key[55];
+	char key[KEY_BUFLEN];
 	int ret;
 
 	if (query_key(req, key) < 0)
@@ -1030,8 +1025,8 @@ const char *gateway_allow(const char *path)
 }
 
 /* Answer one request, but a POST /lease that may be granted: 0, and its key in key. */
-static int route(struct gateway *gw, const struct http_request *req, char key[55], char **json,
-		 struct verr *err)
+static int route(struct gateway *gw, const struct http_request *req, char key[KEY_BUFLEN],
+		 char **json, struct verr *err)
 {
 	const char *m = req->method;
 
@@ -1059,7 +1054,7 @@ static int route(struct gateway *gw, const struct http_request *req, char key[55
 void gateway_handle_many(struct gateway *gw, struct gateway_job *v, size_t n)
 {
 	struct gateway_grant *g = calloc(n, sizeof(*g));
-	char (*keys)[55] = calloc(n, sizeof(*keys));
+	char (*keys)[KEY_BUFLEN] = calloc(n, sizeof(*keys));
 	size_t *who = calloc(n, sizeof(*who)), ng = 0;
 
 	gw->recheck = true;	/* a serving process: cjdroute may have restarted since */

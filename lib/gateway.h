@@ -76,9 +76,6 @@ int gateway_sync(struct gateway *gw, struct sync_report *rep, struct verr *err);
 int gateway_claim(struct gateway *gw, const char *key, struct verr *err);
 void gateway_unclaim(struct gateway *gw, const char *key);
 
-/* The protocol view of a lease. */
-int gateway_offer(struct gateway *gw, const struct lease *l, struct offer *o, struct verr *err);
-
 /*
  * Answer one lease-protocol request: returns the HTTP status and sets *json
  * to the body (malloc'd). Nothing in the store changes unless the request

@@ -12,15 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "http.h"
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Read what is available (at most cap bytes) before the deadline: >0, 0 on EOF, -ETIMEDOUT. */
 static ssize_t read_some(int fd, char *buf, size_t cap, long long deadline)
@@ -445,7 +438,7 @@ void http_request_free(struct http_request *req)
 	req->body = NULL;
 }
 
-const char *http_reason(int status)
+static const char *http_reason(int status)
 {
 	switch (status) {
 	case 200: return "OK";

@@ -72,7 +72,6 @@ int http_write_response(int fd, int cgi, int status, const char *allow, const ch
 /* The same response in a buffer (*out, malloc'd, *len bytes): for a non-blocking writer. */
 int http_format_response(int cgi, int status, const char *allow, const char *json, char **out,
 			 size_t *len);
-const char *http_reason(int status);
 
 /* The peer of a connected socket, as text (IPv4-mapped IPv6 unwrapped). */
 int http_peer_addr(int fd, char *buf, size_t len);

@@ -45,7 +45,7 @@ out:
 	return ret;
 }
 
-void key_format(const uint8_t key[KEY_BYTES], char out[KEY_STRLEN + 1])
+void key_format(const uint8_t key[KEY_BYTES], char out[KEY_BUFLEN])
 {
 	uint32_t acc = 0;
 	unsigned bits = 0;
@@ -112,7 +112,17 @@ out:
 	return ret;
 }
 
-int key_addr_str(const char *s, char out[40], struct verr *err)
+int key_str_to_ip6(const char *s, uint8_t ip6[16], struct verr *err)
+{
+	uint8_t raw[KEY_BYTES];
+	int ret = key_parse(s, raw, err);
+
+	if (ret == 0)
+		key_to_ip6(raw, ip6);
+	return ret;
+}
+
+int key_addr_str(const char *s, char out[IP6_BUFLEN], struct verr *err)
 {
 	uint8_t key[KEY_BYTES], ip6[16];
 	int ret;
@@ -138,7 +148,7 @@ static bool is_hex(char c)
  * as dot-separated hex groups, then the key. Only the shape of the label is
  * checked, so a node that prints it differently still parses.
  */
-int key_from_addr(const char *addr, char out[KEY_STRLEN + 1], struct verr *err)
+int key_from_addr(const char *addr, char out[KEY_BUFLEN], struct verr *err)
 {
 	uint8_t raw[KEY_BYTES];
 	const char *p, *key;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "kstate.h"
 #include "netlink.h"
 #include "nft.h"
@@ -325,7 +326,9 @@ static int other_record(const char *run_dir, const char *role, const char *name,
 static int state_save(const char *run_dir, const char *role, const struct items *l,
 		      struct verr *err)
 {
-	char path[512], tmp[520], c[CIDR_STRLEN];
+	char path[512], c[CIDR_STRLEN];
+	char *text = NULL;
+	size_t len = 0;
 	FILE *f = NULL;
 	int ret;
 
@@ -337,12 +340,9 @@ static int state_save(const char *run_dir, const char *role, const struct items 
 			return verr_set(err, -errno, "cannot remove %s: %s", path, strerror(errno));
 		return 0;
 	}
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f) {
-		ret = verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
+	f = open_memstream(&text, &len);
+	if (!f)
+		return verr_set(err, -ENOMEM, "out of memory");
 	fprintf(f, "# what 'visp %s up' added; 'visp %s down' removes exactly this\n", role,
 		role);
 	for (size_t i = 0; i < l->n; i++) {
@@ -366,47 +366,14 @@ static int state_save(const char *run_dir, const char *role, const struct items 
 			break;
 		}
 	}
-	if (fflush(f) != 0 || fsync(fileno(f)) < 0) {
-		ret = verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
+	if (fclose(f) != 0) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
-	ret = fclose(f);
-	f = NULL;
-	if (ret != 0 || rename(tmp, path) < 0) {
-		ret = verr_set(err, -errno, "cannot write %s: %s", path, strerror(errno));
-		goto out;
-	}
-	ret = 0;
+	ret = file_write_atomic(path, text, len, 0644, err);
 out:
-	if (f)
-		fclose(f);
-	if (ret < 0)
-		unlink(tmp);
+	free(text);
 	return ret;
-}
-
-static int make_dir(const char *path, struct verr *err)
-{
-	char buf[512];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return verr_set(err, -ENAMETOOLONG, "'%s' is too long", path);
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return verr_set(err, -errno, "cannot create %s: %s", buf,
-						strerror(errno));
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
 }
 
 /* One command changing visp's kernel state at a time per run_dir, whatever its role. */
@@ -416,21 +383,12 @@ static int lock_run_dir(const char *run_dir, int *fd, struct verr *err)
 	int ret;
 
 	*fd = -1;
-	ret = make_dir(run_dir, err);
+	ret = file_mkdir_p(run_dir, 0755, err);
 	if (ret < 0)
 		return ret;
 	if ((size_t)snprintf(path, sizeof(path), "%s/" LOCK_FILE, run_dir) >= sizeof(path))
 		return verr_set(err, -ENAMETOOLONG, "run_dir '%s' is too long", run_dir);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0)
-		return verr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-	if (flock(*fd, LOCK_EX) < 0) {
-		ret = verr_set(err, -errno, "cannot lock %s: %s", path, strerror(errno));
-		close(*fd);
-		*fd = -1;
-		return ret;
-	}
-	return 0;
+	return file_lock(path, 0600, -1, fd, err);
 }
 
 int kstate_open(struct kstate **out, const char *run_dir, const char *role, struct verr *err)

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "dl.h"
+#include "fileutil.h"
 #include "leasedb.h"
 
 /* Loaded when a store is opened (dl.h): most commands never open one. */
@@ -327,8 +328,7 @@ enum txn {
 static void writers_lock(struct leasedb *db)
 {
 	if (db->lockfd >= 0)
-		while (flock(db->lockfd, LOCK_EX) < 0 && errno == EINTR)
-			;
+		file_flock(db->lockfd, -1);
 }
 
 static void writers_unlock(struct leasedb *db)
@@ -2136,9 +2136,4 @@ void leasedb_close(struct leasedb *db)
 	free(db->path);
 	free(db->dir);
 	free(db);
-}
-
-const char *leasedb_path(const struct leasedb *db)
-{
-	return db->path;
 }

@@ -83,7 +83,6 @@ int leasedb_open_ro(struct leasedb **out, const char *state_dir, struct verr *er
  */
 int leasedb_state_open(const struct leasedb *db, const char *name, struct verr *err);
 void leasedb_close(struct leasedb *db);
-const char *leasedb_path(const struct leasedb *db);
 
 /*
  * Grant or renew key's lease until now + lease_time. A current lease is

@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: GPL-3.0-or-later
 /* The gateway's OpenMetrics text (metrics.h). */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
+#include "fileutil.h"
 #include "metrics.h"
 #include "pool.h"
 #include "usage.h"
@@ -211,41 +210,10 @@ out:
 
 int metrics_write(const char *path, const char *text, struct verr *err)
 {
-	size_t len = strlen(text), off = 0;
-	char tmp[4096];
-	int fd = -1, ret;
-	ssize_t n;
+	int ret = file_write_atomic(path, text, strlen(text), 0644, err);
 
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid()) >= sizeof(tmp))
-		return verr_set(err, -ENAMETOOLONG, "'%s' is too long", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0) {
-		ret = verr_set(err, -errno, "cannot create %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	for (; off < len; off += (size_t)n) {
-		n = write(fd, text + off, len - off);
-		if (n < 0 && errno == EINTR)
-			n = 0;
-		else if (n < 0)
-			break;
-	}
-	/* The umask must not make the collector's user unable to read it. */
-	if (off < len || fchmod(fd, 0644) < 0 || fsync(fd) < 0) {
-		ret = verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	ret = close(fd);
-	fd = -1;
-	if (ret < 0 || rename(tmp, path) < 0) {
-		ret = verr_set(err, -errno, "cannot write %s: %s", path, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0)
-		unlink(tmp);
+	/* The umask must not keep the collector's user from reading it. */
+	if (ret == 0 && chmod(path, 0644) < 0)
+		ret = verr_set(err, -errno, "cannot make '%s' readable: %s", path, strerror(errno));
 	return ret;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "dl.h"
+#include "fileutil.h"
 #include "nft.h"
 
 /* Loaded by the commands that touch the table only (dl.h). */
@@ -428,31 +429,21 @@ int nft_run_json(const char *cmds, char **output, struct verr *err)
 	return run(cmds, true, output, err);
 }
 
-int nft_table_list(char **out, struct verr *err)
+/*
+ * The live table's listing, or *out = NULL when there is no such table:
+ * nft answers a listing of a missing table with ENOENT, so one command
+ * tells both, without listing every table on the host.
+ */
+static int nft_table_list(char **out, struct verr *err)
 {
-	char *tables = NULL;
-	const char *p;
-	bool found = false;
-	int ret;
+	int ret = nft_run("list table " NFT_FAMILY " " NFT_TABLE, out, err);
 
-	*out = NULL;
-	ret = nft_run("list tables " NFT_FAMILY, &tables, err);
-	if (ret < 0) {
-		verr_wrap(err, "cannot list tables");
-		goto out;
+	if (ret == -ENOENT) {
+		verr_clear(err);
+		ret = 0;
+	} else if (ret < 0) {
+		verr_wrap(err, "cannot list the table");
 	}
-	for (p = tables; p && *p; p += strcspn(p, "\n") + (p[strcspn(p, "\n")] ? 1 : 0)) {
-		size_t n = strcspn(p, "\n");
-		static const char want[] = "table " NFT_FAMILY " " NFT_TABLE;
-
-		if (n == sizeof(want) - 1 && !strncmp(p, want, n))
-			found = true;
-	}
-	if (!found)
-		goto out;
-	ret = nft_run("list table " NFT_FAMILY " " NFT_TABLE, out, err);
-out:
-	free(tables);
 	return ret;
 }
 
@@ -466,100 +457,19 @@ static int check_part_name(const char *name, struct verr *err)
 	return 0;
 }
 
-/* mkdir -p, for run_dir and run_dir/nft. */
-static int make_dirs(const char *path, struct verr *err)
-{
-	char buf[512];
-	size_t len = strlen(path);
-
-	if (len >= sizeof(buf))
-		return verr_set(err, -ENAMETOOLONG, "'%s' is too long", path);
-	memcpy(buf, path, len + 1);
-	for (char *p = buf + 1; ; p++) {
-		if (*p == '/' || !*p) {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return verr_set(err, -errno, "cannot create %s: %s", buf,
-						strerror(errno));
-			*p = c;
-			if (!c)
-				break;
-		}
-	}
-	return 0;
-}
-
+/* A missing file is -ENOENT with no message: the callers treat it as empty. */
 static int read_text(const char *path, char **out, struct verr *err)
 {
-	char *buf = NULL;
-	struct stat st;
-	int fd, ret;
-	ssize_t n;
+	int ret = file_read(path, TEXT_MAX, FILE_ENOENT_QUIET, out, NULL, err);
 
-	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		ret = errno == ENOENT ? -ENOENT :
-		      verr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(fd, &st) < 0 || st.st_size > TEXT_MAX) {
+	if (ret == -EFBIG)
 		ret = verr_set(err, -EFBIG, "%s is not a visp nft file", path);
-		goto out;
-	}
-	buf = malloc(st.st_size + 1);
-	if (!buf) {
-		ret = verr_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	n = read(fd, buf, st.st_size);
-	if (n < 0) {
-		ret = verr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));
-		goto out;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	buf = NULL;
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	free(buf);
 	return ret;
 }
 
-/* Write through a temporary file and rename, so a reader sees old or new. */
 static int write_text(const char *path, const char *text, struct verr *err)
 {
-	char tmp[600];
-	size_t len = strlen(text);
-	int fd = -1, ret;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) < 0) {
-		ret = verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		ret = verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		ret = verr_set(err, -errno, "cannot rename %s: %s", tmp, strerror(errno));
-		goto out;
-	}
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	if (ret < 0)
-		unlink(tmp);
-	return ret;
+	return file_write_atomic(path, text, strlen(text), 0644, err);
 }
 
 static int part_path(const char *run_dir, const char *name, char *buf, size_t len)
@@ -633,17 +543,7 @@ static int lock_dir(const char *dir, int *fd, struct verr *err)
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/.lock", dir);
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (*fd < 0)
-		return verr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-	if (flock(*fd, LOCK_EX) < 0) {
-		int e = errno;
-
-		close(*fd);
-		*fd = -1;
-		return verr_set(err, -e, "cannot lock %s: %s", path, strerror(e));
-	}
-	return 0;
+	return file_lock(path, 0600, -1, fd, err);
 }
 
 static bool same(const char *a, const char *b)
@@ -674,7 +574,7 @@ int nft_part_apply(const char *run_dir, const char *name, const char *text, bool
 	part_path(run_dir, name, path, sizeof(path));
 	snprintf(listpath, sizeof(listpath), "%s/table.list", dir);
 	if (!dry_run) {
-		ret = make_dirs(dir, err);
+		ret = file_mkdir_p(dir, 0755, err);
 		if (ret == 0)
 			ret = lock_dir(dir, &lockfd, err);
 		if (ret < 0)

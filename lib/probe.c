@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "probe.h"
 
 #define COOKIE_LEN 16
@@ -34,14 +35,6 @@ struct prober {
 	struct sockaddr_storage dst;
 	socklen_t dlen;
 };
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
-}
 
 static uint16_t checksum(const uint8_t *p, size_t len)
 {
@@ -174,7 +167,7 @@ static int wait_reply(struct prober *p, long long until, struct verr *err)
 	long long left;
 	ssize_t n;
 
-	while ((left = until - now_ms()) > 0) {
+	while ((left = until - mono_ms()) > 0) {
 		if (poll(&pfd, 1, (int)left) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -211,11 +204,11 @@ int probe_icmp(const char *ifname, const struct cidr *target, int timeout_ms, in
 		memset(p.cookie, 0x5a, sizeof(p.cookie));
 	p.id = (uint16_t)(getpid() ^ (p.cookie[0] << 8 | p.cookie[1]));
 	set_dst(&p, target);
-	deadline = now_ms() + timeout_ms;
+	deadline = mono_ms() + timeout_ms;
 	interval = timeout_ms / tries;
 	ret = 0;
 	for (int i = 0; ret == 0 && i < tries; i++) {
-		long long until = i == tries - 1 ? deadline : now_ms() + interval;
+		long long until = i == tries - 1 ? deadline : mono_ms() + interval;
 
 		ret = send_echo(&p, (uint16_t)i, err);
 		if (ret == 0)

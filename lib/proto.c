@@ -112,7 +112,7 @@ char *proto_error_json(const char *msg)
 	return finish(j);
 }
 
-int proto_parse_lease_request(const char *body, size_t len, char key[55], struct verr *err)
+int proto_parse_lease_request(const char *body, size_t len, char key[KEY_BUFLEN], struct verr *err)
 {
 	struct jval *root = NULL;
 	const char *k;

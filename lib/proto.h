@@ -7,6 +7,7 @@
 
 #include "cidr.h"
 #include "err.h"
+#include "key.h"
 
 /*
  * The lease protocol's JSON (DESIGN.md, "Lease protocol"), both halves:
@@ -19,8 +20,8 @@
 #define PROTO_MAX_REPLY (64 * 1024)	/* what a client accepts */
 
 struct offer {
-	char public_key[55];		/* the client's */
-	char gateway_key[55];
+	char public_key[KEY_BUFLEN];		/* the client's */
+	char gateway_key[KEY_BUFLEN];
 	bool has_ipv4, has_ipv6;
 	struct cidr ipv4, ipv6;		/* address with the pool's prefix length */
 	bool default_route;		/* "default" (or 0.0.0.0/0, ::/0) among the routes */
@@ -34,7 +35,7 @@ struct offer {
 
 /* An entry of GET /tunnels. */
 struct tunnel_ad {
-	char public_key[55];
+	char public_key[KEY_BUFLEN];
 	char lease_url[128];
 	bool ipv4, ipv6;
 	long long free;
@@ -68,7 +69,7 @@ void proto_json_addrs(struct json *j, const char *key, const struct cidr *v, int
 		      bool with_prefix);
 char *proto_error_json(const char *msg);
 /* Parse a POST /lease body: {"public_key": "..."} (other members ignored). */
-int proto_parse_lease_request(const char *body, size_t len, char key[55], struct verr *err);
+int proto_parse_lease_request(const char *body, size_t len, char key[KEY_BUFLEN], struct verr *err);
 
 /* Client side. */
 int proto_parse_offer(const char *body, size_t len, struct offer *o, struct verr *err);

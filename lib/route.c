@@ -85,8 +85,14 @@ static bool underlay_candidate(const struct netlink_route *r, int tun_ifindex)
 	return r->protocol != CJDNS_RTPROT && !route_is_pin(r, tun_ifindex);
 }
 
-const struct netlink_route *route_underlay(const struct route_list *l, const struct cidr *dst,
-					   int tun_ifindex)
+/*
+ * The route of the main table the kernel would pick for dst if the tunnel
+ * were not there: longest prefix, then lowest metric, among unicast routes
+ * that are not on the tun, not cjdns's (proto 52) and not visp's pins.
+ * NULL when there is none.
+ */
+static const struct netlink_route *route_underlay(const struct route_list *l,
+						  const struct cidr *dst, int tun_ifindex)
 {
 	const struct netlink_route *best = NULL;
 	struct cidr host = *dst;

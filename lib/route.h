@@ -35,15 +35,6 @@ void route_list_free(struct route_list *l);
 /* Is r one of visp's peer pins? tun_ifindex 0: unknown. */
 bool route_is_pin(const struct netlink_route *r, int tun_ifindex);
 
-/*
- * The route of the main table the kernel would pick for dst if the tunnel
- * were not there: longest prefix, then lowest metric, among unicast routes
- * that are not on the tun, not cjdns's (proto 52) and not visp's pins.
- * NULL when there is none.
- */
-const struct netlink_route *route_underlay(const struct route_list *l, const struct cidr *dst,
-					   int tun_ifindex);
-
 enum pin_action {
 	PIN_ADD,	/* a new pin */
 	PIN_KEEP,	/* the pin is in place and right */

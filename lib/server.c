@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "server.h"
 
 enum conn_state {
@@ -36,14 +37,6 @@ struct conn {
 	char *out;		/* the response */
 	size_t outlen, outoff;
 };
-
-static long long mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int server_listen_fds(const char *listen_pid, const char *listen_fds, pid_t self)
 {

@@ -2,15 +2,14 @@
 /* Usage counting, rate limits and quotas (usage.h). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "json.h"
 #include "nft.h"
 #include "shaper.h"
@@ -270,18 +269,13 @@ out:
 /* Serialises the syncs of one run_dir: two would delete the same stale element. */
 static int lock_usage(const char *run_dir, int *fd, struct verr *err)
 {
-	char path[512];
+	char path[PATH_MAX];
+	int ret;
 
-	snprintf(path, sizeof(path), "%s/usage.lock", run_dir);
-	if (mkdir(run_dir, 0755) < 0 && errno != EEXIST)
-		return verr_set(err, -errno, "cannot create %s: %s", run_dir, strerror(errno));
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (*fd < 0)
-		return verr_set(err, -errno, "cannot open %s: %s", path, strerror(errno));
-	while (flock(*fd, LOCK_EX) < 0)
-		if (errno != EINTR)
-			return verr_set(err, -errno, "cannot lock %s: %s", path, strerror(errno));
-	return 0;
+	if ((size_t)snprintf(path, sizeof(path), "%s/usage.lock", run_dir) >= sizeof(path))
+		return verr_set(err, -ENAMETOOLONG, "run_dir '%s' is too long", run_dir);
+	ret = file_mkdir_p(run_dir, 0755, err);
+	return ret < 0 ? ret : file_lock(path, 0600, -1, fd, err);
 }
 
 /* The interfaces of the last tunnel up: "TUN UPLINK\n" in <run_dir>/usage.ifaces. */
@@ -292,21 +286,13 @@ static int ifaces_path(const char *run_dir, char *buf, size_t len)
 
 static int save_ifaces(const char *run_dir, const struct usage_net *net, struct verr *err)
 {
-	char path[512], tmp[520];
-	FILE *f;
+	char path[512], text[40];
+	int n;
 
 	if (ifaces_path(run_dir, path, sizeof(path)) < 0)
 		return verr_set(err, -ENAMETOOLONG, "run_dir '%s' is too long", run_dir);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "we");
-	if (!f)
-		return verr_set(err, -errno, "cannot write %s: %s", tmp, strerror(errno));
-	fprintf(f, "%s %s\n", net->tun, net->uplink);
-	if (fclose(f) != 0 || rename(tmp, path) < 0) {
-		unlink(tmp);
-		return verr_set(err, -errno, "cannot write %s: %s", path, strerror(errno));
-	}
-	return 0;
+	n = snprintf(text, sizeof(text), "%s %s\n", net->tun, net->uplink);
+	return file_write_atomic(path, text, (size_t)n, 0644, err);
 }
 
 static bool load_ifaces(const char *run_dir, char *tun, char *uplink)
@@ -495,14 +481,6 @@ static int kernel_text(struct want *w, const struct usage_counters *c, char **ou
 	return 0;
 }
 
-static int64_t ms_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The table's identity across folds: a reboot starts handles again, so the boot id too. */
 static void table_id(int64_t handle, char *buf, size_t len)
 {
@@ -581,7 +559,7 @@ static int sync_locked(struct leasedb *db, const struct visp_config *cfg, int64_
 			  .next_minor = 1, .rep = rep };
 	struct usage_counters c = { .handle = -1 };
 	char *tx = NULL, id[128];
-	int64_t t0 = ms_now(), t1;
+	int64_t t0 = mono_ms(), t1;
 	int ret;
 
 	ret = read_counters(&c, err);
@@ -612,16 +590,16 @@ static int sync_locked(struct leasedb *db, const struct visp_config *cfg, int64_
 		verr_set(err, ret, "out of memory");
 	if (ret == 0)
 		ret = kernel_text(&w, &c, &tx, err);
-	t1 = ms_now();
+	t1 = mono_ms();
 	rep->elapsed_ms[0] = t1 - t0;
 	if (ret == 0)
 		ret = nft_run(tx, NULL, err);
 	if (ret < 0)
 		goto out;
-	rep->elapsed_ms[1] = ms_now() - t1;
-	t1 = ms_now();
+	rep->elapsed_ms[1] = mono_ms() - t1;
+	t1 = mono_ms();
 	shape(&w, cfg->run_dir, rep);
-	rep->elapsed_ms[2] = ms_now() - t1;
+	rep->elapsed_ms[2] = mono_ms() - t1;
 out:
 	want_free(&w);
 	usage_counters_free(&c);

@@ -27,7 +27,7 @@ static struct candidate cand(const char *s, enum cand_source src)
 	struct candidate c;
 	struct verr err = { 0 };
 
-	assert_int_equal(client_parse_gateway(s, src, &c, &err), 0);
+	assert_int_equal(leaseclient_parse_gateway(s, src, &c, &err), 0);
 	return c;
 }
 
@@ -59,7 +59,7 @@ static void parse_gateway(void **state)
 
 	for (int i = 0; bad[i]; i++) {
 		verr_clear(&err);
-		assert_int_equal(client_parse_gateway(bad[i], CAND_ARG, &c, &err), -EINVAL);
+		assert_int_equal(leaseclient_parse_gateway(bad[i], CAND_ARG, &c, &err), -EINVAL);
 		assert_true(err.msg[0]);
 	}
 }
@@ -74,7 +74,7 @@ static void order(void **state)
 	size_t n;
 
 	/* Arguments, config, announcements; each gateway once. */
-	n = client_order(args, 1, conf, 3, ads, 2, NULL, 0, out, 16);
+	n = leaseclient_order(args, 1, conf, 3, ads, 2, NULL, 0, out, 16);
 	assert_int_equal(n, 3);
 	assert_string_equal(out[0].key, KEY2);
 	assert_int_equal(out[0].source, CAND_ARG);
@@ -82,7 +82,7 @@ static void order(void **state)
 	assert_string_equal(out[2].key, KEY3);
 
 	/* The current gateway stays first while it has failed only a little... */
-	n = client_order(NULL, 0, conf, 3, ads, 2, &cur, CLIENT_DEMOTE_AFTER - 1, out, 16);
+	n = leaseclient_order(NULL, 0, conf, 3, ads, 2, &cur, LEASECLIENT_DEMOTE_AFTER - 1, out, 16);
 	assert_int_equal(n, 3);
 	assert_string_equal(out[0].key, KEY3);
 	assert_int_equal(out[0].source, CAND_CURRENT);
@@ -90,23 +90,23 @@ static void order(void **state)
 	assert_string_equal(out[2].key, KEY2);
 
 	/* ...and goes last after that. */
-	n = client_order(NULL, 0, conf, 3, ads, 2, &cur, CLIENT_DEMOTE_AFTER, out, 16);
+	n = leaseclient_order(NULL, 0, conf, 3, ads, 2, &cur, LEASECLIENT_DEMOTE_AFTER, out, 16);
 	assert_int_equal(n, 3);
 	assert_string_equal(out[0].key, KEY1);
 	assert_string_equal(out[1].key, KEY2);
 	assert_string_equal(out[2].key, KEY3);
 
 	/* With arguments, a current gateway not among them is not tried. */
-	n = client_order(args, 1, NULL, 0, NULL, 0, &cur, 0, out, 16);
+	n = leaseclient_order(args, 1, NULL, 0, NULL, 0, &cur, 0, out, 16);
 	assert_int_equal(n, 1);
 	assert_string_equal(out[0].key, KEY2);
 
 	/* The output bound holds. */
-	n = client_order(args, 1, conf, 3, ads, 2, NULL, 0, out, 2);
+	n = leaseclient_order(args, 1, conf, 3, ads, 2, NULL, 0, out, 2);
 	assert_int_equal(n, 2);
 
 	/* Nothing at all: nothing to try. */
-	assert_int_equal(client_order(NULL, 0, NULL, 0, NULL, 0, NULL, 0, out, 16), 0);
+	assert_int_equal(leaseclient_order(NULL, 0, NULL, 0, NULL, 0, NULL, 0, out, 16), 0);
 }
 
 static void lladdr(void **state)
@@ -118,15 +118,15 @@ static void lladdr(void **state)
 			      "[2001:db8::1]", "[2001:db8::1]1234", "2001:db8::1:1234x",
 			      "hello:1234", "[fe80::1%eth0]:1234", NULL };
 
-	assert_int_equal(client_parse_lladdr("203.0.113.11:23456", &a, &port), 0);
+	assert_int_equal(iptunnel_parse_lladdr("203.0.113.11:23456", &a, &port), 0);
 	assert_int_equal(a.family, AF_INET);
 	assert_int_equal(port, 23456);
 	assert_string_equal(cidr_format(&a, true, buf, sizeof(buf)), "203.0.113.11/32");
-	assert_int_equal(client_parse_lladdr("[2001:db8::7]:1", &a, &port), 0);
+	assert_int_equal(iptunnel_parse_lladdr("[2001:db8::7]:1", &a, &port), 0);
 	assert_int_equal(a.family, AF_INET6);
 	assert_int_equal(a.prefix, 128);
 	for (int i = 0; bad[i]; i++)
-		assert_int_equal(client_parse_lladdr(bad[i], &a, &port), -EINVAL);
+		assert_int_equal(iptunnel_parse_lladdr(bad[i], &a, &port), -EINVAL);
 }
 
 static void state_roundtrip(void **state)
@@ -379,10 +379,10 @@ static void routegen_prefix(void **state)
 
 	assert_int_equal(cidr_parse("172.23.23.2/24", &v4, &err), 0);
 	assert_int_equal(cidr_parse("fd00:23::2/64", &v6, &err), 0);
-	assert_string_equal(client_routegen_prefix(&v4, 0, buf, sizeof(buf)), "172.23.23.2/0");
-	assert_string_equal(client_routegen_prefix(&v4, 24, buf, sizeof(buf)), "172.23.23.2/24");
-	assert_string_equal(client_routegen_prefix(&v6, 64, buf, sizeof(buf)), "fd00:23::2/64");
-	assert_string_equal(client_routegen_prefix(&v6, 0, buf, sizeof(buf)), "fd00:23::2/0");
+	assert_string_equal(iptunnel_routegen_prefix(&v4, 0, buf, sizeof(buf)), "172.23.23.2/0");
+	assert_string_equal(iptunnel_routegen_prefix(&v4, 24, buf, sizeof(buf)), "172.23.23.2/24");
+	assert_string_equal(iptunnel_routegen_prefix(&v6, 64, buf, sizeof(buf)), "fd00:23::2/64");
+	assert_string_equal(iptunnel_routegen_prefix(&v6, 0, buf, sizeof(buf)), "fd00:23::2/0");
 }
 
 int main(void)

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: GPL-3.0-or-later
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fileutil.h"
+
+#define LOCK_POLL_MS 20
+
+int file_mkdir_p(const char *dir, mode_t mode, struct verr *err)
+{
+	char buf[PATH_MAX];
+	size_t len = strlen(dir);
+
+	if (len == 0)
+		return verr_set(err, -EINVAL, "empty directory name");
+	if (len >= sizeof(buf))
+		return verr_set(err, -ENAMETOOLONG, "'%s' is too long", dir);
+	memcpy(buf, dir, len + 1);
+	for (char *p = buf + 1; ; p++) {
+		char c = *p;
+
+		if (c != '/' && c != '\0')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return verr_set(err, -errno, "cannot create '%s': %s", buf, strerror(errno));
+		*p = c;
+		if (!c)
+			break;
+	}
+	return 0;
+}
+
+static int check_stat(int fd, const char *path, unsigned flags, struct verr *err)
+{
+	struct stat st;
+
+	if (!(flags & (FILE_REGULAR | FILE_ROOT_OWNED)))
+		return 0;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return verr_set(err, -EINVAL, "%s is not a regular file", path);
+	if ((flags & FILE_ROOT_OWNED) && (st.st_uid != 0 || (st.st_mode & 022)))
+		return verr_set(err, -EPERM, "refusing %s under sudo: it is not owned by root "
+				"or is writable by others", path);
+	return 0;
+}
+
+int file_read(const char *path, size_t max, unsigned flags, char **out, size_t *len,
+	      struct verr *err)
+{
+	char *buf = NULL;
+	size_t n = 0;
+	ssize_t r = 0;
+	int fd, ret;
+
+	*out = NULL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT && (flags & FILE_ENOENT_QUIET))
+			return -ENOENT;
+		return verr_set(err, -errno, "cannot read '%s': %s", path, strerror(errno));
+	}
+	ret = check_stat(fd, path, flags, err);
+	if (ret < 0)
+		goto out;
+	buf = malloc(max + 1);
+	if (!buf) {
+		ret = verr_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	/* One byte more than allowed tells a file at the limit from a larger one. */
+	while (n < max + 1 && (r = read(fd, buf + n, max + 1 - n)) > 0)
+		n += r;
+	if (r < 0) {
+		ret = verr_set(err, -errno, "cannot read '%s': %s", path, strerror(errno));
+		goto out;
+	}
+	if (n > max) {
+		ret = verr_set(err, -EFBIG, "'%s' is larger than %zu bytes", path, max);
+		goto out;
+	}
+	buf[n] = '\0';
+	*out = buf;
+	if (len)
+		*len = n;
+	buf = NULL;
+	ret = 0;
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		      struct verr *err)
+{
+	char tmp[PATH_MAX];
+	int fd = -1, ret;
+
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
+		return verr_set(err, -ENAMETOOLONG, "'%s' is too long", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (fd < 0)
+		return verr_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+	errno = 0;
+	if (write(fd, data, len) != (ssize_t)len || fsync(fd) < 0) {
+		int e = errno ? errno : EIO;
+
+		ret = verr_set(err, -e, "cannot write '%s': %s", tmp, strerror(e));
+		goto out;
+	}
+	ret = close(fd);
+	fd = -1;
+	if (ret < 0) {
+		ret = verr_set(err, -errno, "cannot write '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (rename(tmp, path) < 0) {
+		ret = verr_set(err, -errno, "cannot rename '%s': %s", tmp, strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ret < 0)
+		unlink(tmp);
+	return ret;
+}
+
+int file_flock(int fd, int wait_ms)
+{
+	long long deadline = mono_ms() + wait_ms;
+
+	for (;;) {
+		if (flock(fd, wait_ms < 0 ? LOCK_EX : LOCK_EX | LOCK_NB) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK)
+			return -errno;
+		if (mono_ms() >= deadline)
+			return -EBUSY;
+		sleep_ms(LOCK_POLL_MS);
+	}
+}
+
+int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *err)
+{
+	int ret;
+
+	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode);
+	if (*fd < 0)
+		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
+	ret = file_flock(*fd, wait_ms);
+	if (ret == -EBUSY)
+		ret = verr_set(err, ret, "another visp run holds '%s'", path);
+	else if (ret < 0)
+		ret = verr_set(err, ret, "cannot lock '%s': %s", path, strerror(-ret));
+	if (ret < 0) {
+		close(*fd);
+		*fd = -1;
+	}
+	return ret;
+}
+
+long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}

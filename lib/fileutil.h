@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef VISP_FILEUTIL_H
+#define VISP_FILEUTIL_H
+
+/*
+ * The small file, lock and clock helpers every module needs, once: the
+ * client state, the kernel-state record, the nft parts, the config, the
+ * locks and the deadlines all go through these.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+/* mkdir -p: every missing component of dir, with mode (existing ones are left alone). */
+int file_mkdir_p(const char *dir, mode_t mode, struct verr *err);
+
+/* What file_read checks before reading. */
+enum {
+	FILE_REGULAR = 1 << 0,		/* refuse what is not a regular file */
+	FILE_ROOT_OWNED = 1 << 1,	/* refuse what root does not own or others may write */
+	FILE_ENOENT_QUIET = 1 << 2,	/* a missing file: -ENOENT with no message */
+};
+
+/*
+ * Read a whole file of at most max bytes into *out (NUL-terminated, caller
+ * frees); *len (may be NULL) gets its length. Larger files fail with -EFBIG.
+ */
+int file_read(const char *path, size_t max, unsigned flags, char **out, size_t *len,
+	      struct verr *err);
+
+/*
+ * Replace path with len bytes of data: written to a temporary file beside
+ * it, fsync'd, then renamed, so a reader sees the old content or the new,
+ * never half. The temporary file is removed on failure.
+ */
+int file_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
+		      struct verr *err);
+
+/*
+ * Take an exclusive flock on fd. wait_ms < 0 waits as long as it takes (in
+ * the kernel); otherwise it polls until wait_ms have passed and then fails
+ * with -EBUSY. Other failures return -errno.
+ */
+int file_flock(int fd, int wait_ms);
+
+/* Open (creating with mode) the lock file path and file_flock it; *fd = -1 on failure. */
+int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *err);
+
+/* CLOCK_MONOTONIC in milliseconds: for deadlines, never for dates. */
+long long mono_ms(void);
+
+void sleep_ms(int ms);
+
+#endif
