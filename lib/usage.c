@@ -607,35 +607,22 @@ out:
 	return ret;
 }
 
-int usage_sync(struct leasedb *db, const struct visp_config *cfg, int64_t now,
-	       struct usage_report *rep, struct verr *err)
-{
-	int fd = -1, ret;
-
-	memset(rep, 0, sizeof(*rep));
-	ret = lock_usage(cfg->run_dir, &fd, err);
-	if (ret == 0)
-		ret = sync_locked(db, cfg, now, rep, err);
-	if (ret < 0)
-		verr_wrap(err, "usage");
-	if (fd >= 0)
-		close(fd);
-	return ret;
-}
-
-int usage_up(struct leasedb *db, const struct visp_config *cfg, const struct usage_net *net,
-	     int64_t now, struct usage_report *rep, struct verr *err)
+/* Under the lock: net's table and rules first when given (tunnel up), then the sync. */
+static int up_or_sync(struct leasedb *db, const struct visp_config *cfg,
+		      const struct usage_net *net, int64_t now, struct usage_report *rep,
+		      struct verr *err)
 {
 	char *text = NULL;
-	int fd = -1, ret;
+	int fd = -1, ret = 0;
 
 	memset(rep, 0, sizeof(*rep));
-	ret = usage_table_text(net, &text, err);
+	if (net)
+		ret = usage_table_text(net, &text, err);
 	if (ret == 0)
 		ret = lock_usage(cfg->run_dir, &fd, err);
-	if (ret == 0)
+	if (ret == 0 && net)
 		ret = nft_run(text, NULL, err);
-	if (ret == 0)
+	if (ret == 0 && net)
 		ret = save_ifaces(cfg->run_dir, net, err);
 	if (ret == 0)
 		ret = sync_locked(db, cfg, now, rep, err);
@@ -645,6 +632,18 @@ int usage_up(struct leasedb *db, const struct visp_config *cfg, const struct usa
 		close(fd);
 	free(text);
 	return ret;
+}
+
+int usage_sync(struct leasedb *db, const struct visp_config *cfg, int64_t now,
+	       struct usage_report *rep, struct verr *err)
+{
+	return up_or_sync(db, cfg, NULL, now, rep, err);
+}
+
+int usage_up(struct leasedb *db, const struct visp_config *cfg, const struct usage_net *net,
+	     int64_t now, struct usage_report *rep, struct verr *err)
+{
+	return up_or_sync(db, cfg, net, now, rep, err);
 }
 
 int usage_down(const char *run_dir, struct verr *err)
