@@ -89,6 +89,10 @@ __attribute__((format(printf, 1, 2))) void info(const char *fmt, ...);	/* unless
 __attribute__((format(printf, 1, 2))) void debug(const char *fmt, ...);	/* with -v */
 int exit_code(int err);
 
+/* What a usage sync (usage.h) could not do that the operator should hear of: on stderr. */
+struct usage_report;
+void usage_warn(const struct usage_report *rep);
+
 /* The node's fc address (Core_nodeInfo): the tun is the interface that carries it. */
 int node_address(char ip6[IP6_BUFLEN], struct verr *err);
 

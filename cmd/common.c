@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "usage.h"
 #include "json.h"
 #include "kstate.h"
 
@@ -76,6 +77,16 @@ void info(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void usage_warn(const struct usage_report *rep)
+{
+	if (rep->shaper.code)
+		info("visp: %s %s: warning: %s", ctx.noun, ctx.verb, rep->shaper.msg);
+	debug("usage: %zu counters folded, %zu stale removed, %zu limited, %zu throttled, "
+	      "%zu blocked (%lld + %lld + %lld ms)", rep->folded, rep->stale, rep->limited,
+	      rep->throttled, rep->blocked, (long long)rep->elapsed_ms[0],
+	      (long long)rep->elapsed_ms[1], (long long)rep->elapsed_ms[2]);
 }
 
 void debug(const char *fmt, ...)

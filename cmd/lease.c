@@ -10,7 +10,10 @@
 #include "cmd.h"
 #include "gateway.h"
 #include "json.h"
+#include "metrics.h"
 #include "server.h"
+#include "units.h"
+#include "usage.h"
 
 /* A silent or slow lease client is cut off after this long. */
 #define SERVE_TIMEOUT_MS 5000
@@ -33,9 +36,19 @@ static int open_gateway(struct gateway **gw, bool with_cjdns)
 	return ret < 0 ? report(&err) : 0;
 }
 
+static void json_kopt(struct json *j, const char *k, uint64_t v)
+{
+	json_key(j, k);
+	if (v)
+		json_int(j, (long long)v);
+	else
+		json_str(j, NULL);
+}
+
 static void print_lease_json(struct json *j, const struct lease *l)
 {
-	char a4[CIDR_STRLEN], a6[CIDR_STRLEN], when[32];
+	char a4[CIDR_STRLEN], a6[CIDR_STRLEN], when[32], start[32];
+	struct usage_limits u;
 
 	proto_format_time(l->expires, when);
 	json_obj(j);
@@ -53,21 +66,55 @@ static void print_lease_json(struct json *j, const struct lease *l)
 		json_int(j, l->conn);
 	else
 		json_str(j, NULL);
+	usage_limits(ctx.cfg, l, usage_period_start(ctx.cfg, time(NULL)), &u);
+	proto_format_time(u.period_start, start);
+	json_kint(j, "down_bytes", (long long)u.down);
+	json_kint(j, "up_bytes", (long long)u.up);
+	json_kstr(j, "period_start", start);
+	json_kopt(j, "rate_down", u.rate_down);
+	json_kopt(j, "rate_up", u.rate_up);
+	json_kopt(j, "quota_bytes", u.quota);
+	json_kstr(j, "quota_state", usage_quota_state_name(u.state));
 	json_end_obj(j);
+}
+
+/* "10mbit/2mbit", "-" for none; "50.0G", "50.0G throttled". */
+static void format_limits(const struct usage_limits *u, char *rate, size_t rlen, char *quota,
+			  size_t qlen)
+{
+	char d[24] = "-", up[24] = "-", q[24];
+
+	if (u->rate_down)
+		units_format_rate(u->rate_down, d, sizeof(d));
+	if (u->rate_up)
+		units_format_rate(u->rate_up, up, sizeof(up));
+	snprintf(rate, rlen, "%s/%s", d, up);
+	if (!u->rate_down && !u->rate_up)
+		snprintf(rate, rlen, "-");
+	if (!u->quota)
+		snprintf(quota, qlen, "-");
+	else
+		snprintf(quota, qlen, "%s%s%s", units_format_size(u->quota, q, sizeof(q)),
+			 u->state ? " " : "", u->state ? usage_quota_state_name(u->state) : "");
 }
 
 static void print_lease_line(const struct lease *l)
 {
-	char a4[CIDR_STRLEN] = "-", a6[CIDR_STRLEN] = "-", when[32];
+	char a4[CIDR_STRLEN] = "-", a6[CIDR_STRLEN] = "-", when[32], d[16], up[16], rate[56];
+	char quota[40];
+	struct usage_limits u;
 
 	if (l->has_ipv4)
 		cidr_format(&l->ipv4, false, a4, sizeof(a4));
 	if (l->has_ipv6)
 		cidr_format(&l->ipv6, false, a6, sizeof(a6));
 	proto_format_time(l->expires, when);
-	printf("%-54s  %-15s  %-24s  %-20s  %s%s\n", l->key, a4, a6,
-	       lease_is_current(l, time(NULL)) ? when : "expired", l->name[0] ? l->name : "",
-	       l->reserved ? " (reserved)" : "");
+	usage_limits(ctx.cfg, l, usage_period_start(ctx.cfg, time(NULL)), &u);
+	format_limits(&u, rate, sizeof(rate), quota, sizeof(quota));
+	printf("%-54s  %-15s  %-24s  %-20s  %6s  %6s  %-17s  %-15s  %s%s\n", l->key, a4, a6,
+	       lease_is_current(l, time(NULL)) ? when : "expired",
+	       units_format_size(u.down, d, sizeof(d)), units_format_size(u.up, up, sizeof(up)),
+	       rate, quota, l->name[0] ? l->name : "", l->reserved ? " (reserved)" : "");
 }
 
 static void print_one(const struct lease *l)
@@ -97,16 +144,67 @@ static int parse_want(const char *s, int family, struct cidr *out, struct cidr *
 	return 0;
 }
 
+/* --rate/--quota: a usage error quoting the text when it is not one. */
+static int parse_limits(const char *rate, const char *quota, int64_t *rd, int64_t *ru, int64_t *q)
+{
+	struct verr err = { 0 };
+
+	if (rate && units_parse_rates(rate, rd, ru, &err) < 0)
+		return usage_error("--rate: %s", err.msg);
+	if (quota && units_parse_limit(quota, false, q, &err) < 0)
+		return usage_error("--quota: %s", err.msg);
+	return 0;
+}
+
+/* Usage into the store, limits and quotas into the kernel: root's work (usage.h). */
+static int sync_usage(struct gateway *gw, struct verr *err)
+{
+	struct usage_report rep;
+	int ret = 0;
+
+	if (geteuid() == 0)
+		ret = usage_sync(gateway_db(gw), ctx.cfg, time(NULL), &rep, err);
+	if (ret == 0 && geteuid() == 0)
+		usage_warn(&rep);
+	return ret;
+}
+
+/*
+ * Store a grant's --rate/--quota and, as root, apply them at once (else the
+ * next lease sync or tunnel up does); *l is the lease as it now is.
+ */
+static int set_limits(struct gateway *gw, struct lease *l, const int64_t *rd, const int64_t *ru,
+		      const int64_t *q)
+{
+	struct verr err = { 0 };
+
+	if (!rd && !q)
+		return EXIT_OK;
+	if (leasedb_set_limits(gateway_db(gw), l->key, rd, ru, q, &err) < 0 ||
+	    leasedb_get(gateway_db(gw), l->key, l, &err) < 0 || sync_usage(gw, &err) < 0)
+		return report(&err);
+	if (geteuid() != 0)
+		info("visp: lease grant: the limits take effect at the next 'visp lease sync' "
+		     "run as root");
+	return EXIT_OK;
+}
+
 static int lease_grant(int argc, const char **argv)
 {
 	/* popt allocates option strings: freed at out. */
-	char *ipv4 = NULL, *ipv6 = NULL, *name = NULL;
+	char *ipv4 = NULL, *ipv6 = NULL, *name = NULL, *rate = NULL, *quota = NULL;
 	struct poptOption opts[] = {
 		{ "ipv4", '4', POPT_ARG_STRING, &ipv4, 0, "reserve this IPv4 address", "ADDR" },
 		{ "ipv6", '6', POPT_ARG_STRING, &ipv6, 0, "reserve this IPv6 address", "ADDR" },
 		{ "name", 0, POPT_ARG_STRING, &name, 0, "a note stored with the lease", "TEXT" },
+		{ "rate", 0, POPT_ARG_STRING, &rate, 0,
+		  "rate limit of this lease, down[/up] (e.g. 10mbit/2mbit), none or default",
+		  "DOWN[/UP]" },
+		{ "quota", 0, POPT_ARG_STRING, &quota, 0,
+		  "bytes per quota period for this lease (e.g. 50G), none or default", "SIZE" },
 		POPT_AUTOHELP POPT_TABLEEND
 	};
+	int64_t rd, ru, q;
 	struct cidr w4, w6, *p4 = NULL, *p6 = NULL;
 	struct gateway *gw = NULL;
 	struct verr err = { 0 };
@@ -123,6 +221,8 @@ static int lease_grant(int argc, const char **argv)
 	}
 	if ((rc = parse_want(ipv4, AF_INET, &w4, &p4)) || (rc = parse_want(ipv6, AF_INET6, &w6, &p6)))
 		goto out;
+	if ((rc = parse_limits(rate, quota, &rd, &ru, &q)))
+		goto out;
 	if (ctx.dry_run) {
 		info("would grant a lease to %s", poptGetArgs(pc)[0]);
 		rc = EXIT_OK;
@@ -134,8 +234,12 @@ static int lease_grant(int argc, const char **argv)
 	rc = gateway_grant(gw, poptGetArgs(pc)[0], name, p4, p6, &l, &err) < 0 ? report(&err)
 										 : EXIT_OK;
 	if (rc == EXIT_OK)
+		rc = set_limits(gw, &l, rate ? &rd : NULL, rate ? &ru : NULL, quota ? &q : NULL);
+	if (rc == EXIT_OK)
 		print_one(&l);
 out:
+	free(rate);
+	free(quota);
 	free(ipv4);
 	free(ipv6);
 	free(name);
@@ -216,7 +320,8 @@ static int lease_list(int argc, const char **argv)
 		}
 		json_arr(lc.j);
 	} else if (!ctx.quiet) {
-		printf("%-54s  %-15s  %-24s  %-20s  %s\n", "KEY", "IPV4", "IPV6", "EXPIRES", "NAME");
+		printf("%-54s  %-15s  %-24s  %-20s  %6s  %6s  %-17s  %-15s  %s\n", "KEY", "IPV4",
+		       "IPV6", "EXPIRES", "DOWN", "UP", "RATE", "QUOTA", "NAME");
 	}
 	rc = leasedb_foreach(gateway_db(gw), list_one, &lc, &err) < 0 ? report(&err) : EXIT_OK;
 	if (lc.j) {
@@ -301,6 +406,8 @@ static int lease_sync(int argc, const char **argv)
 	if (rc)
 		goto out;
 	ret = gateway_sync(gw, &rep, &err);
+	if (ret == 0)
+		ret = sync_usage(gw, &err);
 	if (ctx.json)
 		print_sync_json(&rep);
 	else if (!ctx.quiet)
@@ -311,6 +418,48 @@ static int lease_sync(int argc, const char **argv)
 		       rep.restarted ? " (cjdns restarted)" : "");
 	rc = ret < 0 ? report(&err) : EXIT_OK;
 out:
+	gateway_close(gw);
+	poptFreeContext(pc);
+	return rc;
+}
+
+/*
+ * OpenMetrics for node_exporter's textfile collector. As root, usage is
+ * folded first (as lease sync does), so the timer that runs this keeps the
+ * store within a minute of the kernel's counters.
+ */
+static int lease_metrics(int argc, const char **argv)
+{
+	char *file = NULL, *text = NULL;
+	struct poptOption opts[] = {
+		{ "output", 'o', POPT_ARG_STRING, &file, 0,
+		  "write to FILE atomically instead of stdout", "FILE" },
+		POPT_AUTOHELP POPT_TABLEEND
+	};
+	struct gateway *gw = NULL;
+	struct verr err = { 0 };
+	int rc = EXIT_USAGE;
+	poptContext pc;
+
+	pc = verb_popt(argc, argv, opts, NULL, 0, 0, &rc);
+	if (!pc)
+		return rc;
+	if (geteuid() == 0 ? gateway_open(&gw, ctx.cfg, NULL, &err) < 0 || sync_usage(gw, &err) < 0
+			   : gateway_open_ro(&gw, ctx.cfg, &err) < 0) {
+		rc = report(&err);
+		goto out;
+	}
+	if (metrics_text(gateway_db(gw), ctx.cfg, time(NULL), &text, &err) < 0 ||
+	    (file && metrics_write(file, text, &err) < 0)) {
+		rc = report(&err);
+		goto out;
+	}
+	if (!file)
+		fputs(text, stdout);
+	rc = EXIT_OK;
+out:
+	free(file);
+	free(text);
 	gateway_close(gw);
 	poptFreeContext(pc);
 	return rc;
@@ -455,6 +604,7 @@ const struct verb lease_verbs[] = {
 	{ "list", lease_list, NEED_CONFIG, "list the leases" },
 	{ "show", lease_show, NEED_CONFIG, "show one key's lease" },
 	{ "sync", lease_sync, NEED_CONFIG, "make cjdns match the lease store (after a restart)" },
+	{ "metrics", lease_metrics, NEED_CONFIG, "usage, limits and pools as OpenMetrics text" },
 	{ "serve", lease_serve, NEED_CONFIG, "answer lease protocol requests (systemd socket, inetd or CGI)" },
 	{ NULL, NULL, 0, NULL }
 };

@@ -15,6 +15,7 @@
 #include "json.h"
 #include "leasedb.h"
 #include "tunnel.h"
+#include "usage.h"
 
 struct leased6 {
 	struct cidr *v;
@@ -40,6 +41,22 @@ static int collect_v6(const struct lease *l, void *arg)
 	return 0;
 }
 
+/* Counting (kept when already there: usage.h), limits and quotas. */
+static int apply_usage(struct tunnel *t, struct gateway *gw, struct verr *err)
+{
+	struct usage_net net = {
+		.tun = tunnel_tun(t), .uplink = tunnel_uplink(t),
+		.pool4 = tunnel_pool(t, AF_INET), .pool6 = tunnel_pool(t, AF_INET6),
+	};
+	struct usage_report rep;
+	int ret;
+
+	ret = usage_up(gateway_db(gw), ctx.cfg, &net, time(NULL), &rep, err);
+	if (ret == 0)
+		usage_warn(&rep);
+	return ret;
+}
+
 /*
  * After the kernel part: the lease store back into cjdns (what lease sync
  * does: a restarted cjdroute has forgotten every allowConnection), and NDP
@@ -54,6 +71,8 @@ static int apply_leases(struct tunnel *t, struct cjdns *cj, struct json *j, stru
 
 	if (ctx.dry_run) {
 		print_change("sync", "the lease store to cjdns (as 'visp lease sync')", j);
+		print_change("count", "usage, limits and quotas per lease (table inet "
+			     USAGE_TABLE ")", j);
 		return 0;
 	}
 	ret = gateway_open(&gw, ctx.cfg, cj, err);
@@ -71,6 +90,8 @@ static int apply_leases(struct tunnel *t, struct cjdns *cj, struct json *j, stru
 		verr_set(err, ret, "out of memory");
 	if (ret == 0)
 		ret = tunnel_ndp_sync(t, six.v, six.n, false, print_change, j, err);
+	if (ret == 0)
+		ret = apply_usage(t, gw, err);
 out:
 	free(six.v);
 	gateway_close(gw);
@@ -111,9 +132,36 @@ out:
 	return rc;
 }
 
+/*
+ * Usage counted since the last fold goes to the store first (best effort:
+ * down must work without a store too), then the counting table and visp's
+ * qdiscs go, then what up recorded.
+ */
+static int down_with_usage(const char *run_dir, bool dry_run, kstate_change_cb cb, void *arg,
+			   struct verr *err)
+{
+	struct gateway *gw = NULL;
+	struct usage_report rep;
+	struct verr ferr = { 0 };
+	int ret;
+
+	if (dry_run) {
+		cb("remove", "table inet " USAGE_TABLE " and visp's qdiscs", arg);
+		return tunnel_down(run_dir, dry_run, cb, arg, err);
+	}
+	if (gateway_open(&gw, ctx.cfg, NULL, &ferr) < 0)
+		debug("no lease store to fold usage into: %s", ferr.msg);
+	else if (usage_sync(gateway_db(gw), ctx.cfg, time(NULL), &rep, &ferr) < 0)
+		info("visp: tunnel down: warning: usage since the last sync is not kept: %s",
+		     ferr.msg);
+	gateway_close(gw);
+	ret = usage_down(run_dir, err);
+	return ret < 0 ? ret : tunnel_down(run_dir, dry_run, cb, arg, err);
+}
+
 static int tunnel_down_verb(int argc, const char **argv)
 {
-	return role_down_verb(argc, argv, tunnel_down);
+	return role_down_verb(argc, argv, down_with_usage);
 }
 
 

@@ -112,7 +112,7 @@ _visp_gateway_keys()
 _visp_complete_optarg()
 {
 	case $(_visp_long_of "${1%%=*}") in
-	--config | --password-file | --path)
+	--config | --password-file | --path | --output)
 		compopt -o filenames 2>/dev/null
 		mapfile -t COMPREPLY < <(compgen -f -- "$cur")
 		;;

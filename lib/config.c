@@ -21,6 +21,7 @@
 #include "cidr.h"
 #include "fileutil.h"
 #include "json.h"
+#include "units.h"
 
 #define CONFIG_MAX_BYTES (1 << 20)
 /* Deeper than any config, .cjdnsadmin or cjdroute.conf; yajl has no limit of its own. */
@@ -111,6 +112,8 @@ struct visp_config *config_new_defaults(void)
 	cfg->discover = true;
 	cfg->standby = 1;
 	cfg->failback = 300;
+	cfg->quota_period = PERIOD_MONTH;
+	cfg->quota_throttle = 256000;
 	return cfg;
 }
 
@@ -306,6 +309,85 @@ static int set_cjdns_block(struct visp_config *cfg, yajl_val obj, const struct w
 	return 0;
 }
 
+/* A rate or size member of rate_limit or quota; units.h says what is accepted. */
+static int set_unit(uint64_t *out, bool rate, yajl_val v, const char *key, const char *member,
+		    const struct where *w, struct verr *err)
+{
+	struct verr e = { 0 };
+	char why[600];
+
+	if (!YAJL_IS_STRING(v))
+		return bad_key(w, err, key, rate ? "rates must be strings such as \"10mbit\""
+						 : "sizes must be strings such as \"50G\"");
+	if ((rate ? units_parse_rate(YAJL_GET_STRING(v), out, &e)
+		  : units_parse_size(YAJL_GET_STRING(v), out, &e)) == 0)
+		return 0;
+	snprintf(why, sizeof(why), "%s%s%s", member ? member : "", member ? ": " : "", e.msg);
+	return bad_key(w, err, key, why);
+}
+
+/* "rate_limit": "10mbit" (both ways) or {"down": "10mbit", "up": "2mbit"}. */
+static int set_rate_limit(struct visp_config *cfg, yajl_val v, const struct where *w,
+			  struct verr *err)
+{
+	int ret = 0;
+
+	cfg->rate_down = cfg->rate_up = 0;
+	if (YAJL_IS_STRING(v)) {
+		ret = set_unit(&cfg->rate_down, true, v, "rate_limit", NULL, w, err);
+		cfg->rate_up = cfg->rate_down;
+		return ret;
+	}
+	if (!YAJL_IS_OBJECT(v))
+		return bad_key(w, err, "rate_limit", "must be a rate or {\"down\": ..., \"up\": ...}");
+	for (size_t i = 0; ret == 0 && i < v->u.object.len; i++) {
+		const char *m = v->u.object.keys[i];
+
+		if (strcmp(m, "down") && strcmp(m, "up"))
+			return bad_key(w, err, m, "is not a key of rate_limit (down, up)");
+		ret = set_unit(!strcmp(m, "down") ? &cfg->rate_down : &cfg->rate_up, true,
+			       v->u.object.values[i], "rate_limit", m, w, err);
+	}
+	return ret;
+}
+
+/* "quota": {"bytes": "50G", "period": "month", "over": "throttle", "throttle": "256kbit"}. */
+static int set_quota(struct visp_config *cfg, yajl_val v, const struct where *w, struct verr *err)
+{
+	struct verr e = { 0 };
+	enum units_period p;
+	int ret = 0;
+
+	if (!YAJL_IS_OBJECT(v))
+		return bad_key(w, err, "quota", "must be an object");
+	for (size_t i = 0; ret == 0 && i < v->u.object.len; i++) {
+		const char *m = v->u.object.keys[i];
+		yajl_val mv = v->u.object.values[i];
+		const char *s = YAJL_IS_STRING(mv) ? YAJL_GET_STRING(mv) : NULL;
+
+		if (!strcmp(m, "bytes")) {
+			ret = set_unit(&cfg->quota_bytes, false, mv, "quota", m, w, err);
+		} else if (!strcmp(m, "throttle")) {
+			ret = set_unit(&cfg->quota_throttle, true, mv, "quota", m, w, err);
+		} else if (!strcmp(m, "period")) {
+			if (units_parse_period(s, &p, &e) < 0)
+				return bad_key(w, err, "quota", e.msg);
+			cfg->quota_period = p;
+		} else if (!strcmp(m, "over")) {
+			if (!s || (strcmp(s, "throttle") && strcmp(s, "block")))
+				return bad_key(w, err, "quota", "over: must be \"throttle\" or "
+					       "\"block\"");
+			cfg->quota_block = !strcmp(s, "block");
+		} else {
+			return bad_key(w, err, m, "is not a key of quota (bytes, period, over, "
+				       "throttle)");
+		}
+	}
+	if (ret == 0 && !cfg->quota_bytes)
+		ret = bad_key(w, err, "quota", "has no \"bytes\"");
+	return ret;
+}
+
 static int check_values(struct visp_config *cfg, const struct where *w, struct verr *err)
 {
 	struct cidr net;
@@ -433,6 +515,10 @@ int config_parse(struct visp_config *cfg, const char *text, size_t len, const ch
 			}
 			r = !strcmp(key, "cjdns") ? set_cjdns_block(cfg, v, &w, err)
 						 : set_keys(cfg, share_keys, v, key, &w, err);
+		} else if (!strcmp(key, "rate_limit")) {
+			r = set_rate_limit(cfg, v, &w, err);
+		} else if (!strcmp(key, "quota")) {
+			r = set_quota(cfg, v, &w, err);
 		} else {
 			const struct ckey *k = top_keys;
 

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "err.h"
 
@@ -47,6 +48,12 @@ struct visp_config {
 	long max_leases;	/* 0 = only the pool's size limits */
 	char *listen;		/* default: the node's fc address, port 12234 */
 	bool ndp_proxy;
+	/* accounting defaults per lease (rate_limit, quota; units.h): 0 = none */
+	uint64_t rate_down, rate_up;	/* bit/s */
+	uint64_t quota_bytes;
+	int quota_period;		/* enum units_period, default month */
+	bool quota_block;		/* over: "block"; default "throttle" */
+	uint64_t quota_throttle;	/* bit/s while throttled, default 256kbit */
 
 	/* client */
 	struct strlist gateways;

@@ -45,7 +45,7 @@ DL_LIBRARY(sqlite, "libsqlite3.so.0", SQLITE_SYMS)
 
 #define LEASEDB_FILE "leases.db"
 #define LEASEDB_LOCK "leases.lock"
-#define LEASEDB_SCHEMA 1
+#define LEASEDB_SCHEMA 2
 #define LEASEDB_APP_ID 0x76697370	/* "visp" */
 #define LEASEDB_BUSY_MS 5000
 #define WAL_PAGES 32		/* checkpoint in passing (see keep_wal) */
@@ -87,10 +87,29 @@ static const char *const migrations[LEASEDB_SCHEMA + 1] = {
 	"CREATE TRIGGER leases_upd AFTER UPDATE OF active ON leases"
 	" WHEN old.active <> new.active BEGIN"
 	" UPDATE counts SET n = n + new.active - old.active WHERE name = 'active'; END;",
+	/*
+	 * Accounting: per-lease limits (NULL: the config's default, 0: none),
+	 * this period's usage, and the kernel's counters as last folded
+	 * (seen_*: per family and direction, see leasedb_fold).
+	 */
+	[2] =
+	"ALTER TABLE leases ADD COLUMN rate_down INTEGER CHECK (rate_down >= 0);"
+	"ALTER TABLE leases ADD COLUMN rate_up INTEGER CHECK (rate_up >= 0);"
+	"ALTER TABLE leases ADD COLUMN quota INTEGER CHECK (quota >= 0);"
+	"ALTER TABLE leases ADD COLUMN down_bytes INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE leases ADD COLUMN up_bytes INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE leases ADD COLUMN period_start INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE leases ADD COLUMN seen_d4 INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE leases ADD COLUMN seen_u4 INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE leases ADD COLUMN seen_d6 INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE leases ADD COLUMN seen_u6 INTEGER NOT NULL DEFAULT 0;",
 };
 
-#define COLS "key, name, ipv4, plen4, ipv6, plen6, created, expires, active, reserved, " \
-	     "conn, conn_pid"
+#define BASE_COLS "key, name, ipv4, plen4, ipv6, plen6, created, expires, active, " \
+		  "reserved, conn, conn_pid"
+#define COLS BASE_COLS ", rate_down, rate_up, quota, down_bytes, up_bytes, period_start, " \
+	     "seen_d4, seen_u4, seen_d6, seen_u6"
+#define NCOLS 22
 
 enum stmt {
 	S_GET, S_HOLDER4, S_HOLDER6, S_COUNT, S_UPSERT,
@@ -98,6 +117,7 @@ enum stmt {
 	S_STEAL4, S_STEAL6, S_DROP4, S_DROP6, S_GC,
 	S_REVOKE, S_SET_CONN, S_EXPIRE, S_STALE, S_CLEAR_CONN, S_ALL,
 	S_META_GET, S_META_SET, S_PAGE, S_EVERY,
+	S_LIMITS, S_PERIOD, S_UNSEE, S_FOLD4, S_FOLD6,
 	S_NSTMT
 };
 
@@ -108,7 +128,7 @@ static const char *const sql[S_NSTMT] = {
 	/* Active rows past their expiry are few: grants mark them (S_EXPIRE). */
 	[S_COUNT] = "SELECT (SELECT n FROM counts WHERE name = 'active') - (SELECT count(*)"
 		    " FROM leases WHERE active = 1 AND expires <= ?1)",
-	[S_UPSERT] = "INSERT INTO leases (" COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
+	[S_UPSERT] = "INSERT INTO leases (" BASE_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9,"
 		     " ?10, ?11, ?12) ON CONFLICT (key) DO UPDATE SET name = ?2, ipv4 = ?3,"
 		     " plen4 = ?4, ipv6 = ?5, plen6 = ?6, created = ?7, expires = ?8,"
 		     " active = ?9, reserved = ?10, conn = ?11, conn_pid = ?12",
@@ -152,6 +172,22 @@ static const char *const sql[S_NSTMT] = {
 	[S_PAGE] = "SELECT " COLS ", rowid FROM leases WHERE rowid > ?1 AND active = 1"
 		   " AND expires > ?2 ORDER BY rowid LIMIT ?3",
 	[S_EVERY] = "SELECT " COLS " FROM leases",
+	/* NULL keeps a value: -1 (the config's default) is stored as NULL. */
+	[S_LIMITS] = "UPDATE leases SET"
+		     " rate_down = CASE WHEN ?2 IS NULL THEN rate_down WHEN ?2 < 0 THEN NULL"
+		     " ELSE ?2 END,"
+		     " rate_up = CASE WHEN ?3 IS NULL THEN rate_up WHEN ?3 < 0 THEN NULL"
+		     " ELSE ?3 END,"
+		     " quota = CASE WHEN ?4 IS NULL THEN quota WHEN ?4 < 0 THEN NULL ELSE ?4 END"
+		     " WHERE key = ?1",
+	[S_PERIOD] = "UPDATE leases SET down_bytes = 0, up_bytes = 0, period_start = ?1"
+		     " WHERE period_start <> ?1",
+	[S_UNSEE] = "UPDATE leases SET seen_d4 = 0, seen_u4 = 0, seen_d6 = 0, seen_u6 = 0"
+		    " WHERE seen_d4 OR seen_u4 OR seen_d6 OR seen_u6",
+	[S_FOLD4] = "UPDATE leases SET down_bytes = down_bytes + ?2, up_bytes = up_bytes + ?3,"
+		    " seen_d4 = ?4, seen_u4 = ?5 WHERE key = ?1",
+	[S_FOLD6] = "UPDATE leases SET down_bytes = down_bytes + ?2, up_bytes = up_bytes + ?3,"
+		    " seen_d6 = ?4, seen_u6 = ?5 WHERE key = ?1",
 };
 
 struct leasedb {
@@ -410,6 +446,14 @@ static void col_lease(sqlite3_stmt *s, struct lease *l)
 	l->reserved = sym_sqlite3_column_int(s, 9);
 	l->conn = col_opt(s, 10);
 	l->conn_pid = l->conn < 0 ? -1 : col_opt(s, 11);
+	l->rate_down = col_opt(s, 12);
+	l->rate_up = col_opt(s, 13);
+	l->quota = col_opt(s, 14);
+	l->down_bytes = sym_sqlite3_column_int64(s, 15);
+	l->up_bytes = sym_sqlite3_column_int64(s, 16);
+	l->period_start = sym_sqlite3_column_int64(s, 17);
+	for (int i = 0; i < 4; i++)
+		l->seen[i] = sym_sqlite3_column_int64(s, 18 + i);
 }
 
 static bool lease_has(const struct lease *l, int fi)
@@ -938,6 +982,7 @@ int leasedb_grant(struct leasedb *db, const struct pool *pool, const char *key, 
 		memset(&res, 0, sizeof(res));
 		snprintf(res.key, sizeof(res.key), "%s", key);
 		res.conn = res.conn_pid = -1;
+		res.rate_down = res.rate_up = res.quota = -1;	/* NULL in the new row */
 	}
 	if (!current && pool_max_leases(pool) > 0) {
 		ret = count_current(db, now, &n, err);
@@ -1116,6 +1161,168 @@ int leasedb_set_conn(struct leasedb *db, const char *key, int64_t conn, int64_t 
 	return ret;
 }
 
+/* Inside a transaction. */
+static int meta_put(struct leasedb *db, const char *k, const char *v, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, S_META_SET, &s, err);
+	if (ret < 0)
+		return ret;
+	sym_sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
+	ret = step(db, s, err);
+	done(s);
+	return ret < 0 ? ret : 0;
+}
+
+static void bind_opt(sqlite3_stmt *s, int col, const int64_t *v)
+{
+	if (v)
+		sym_sqlite3_bind_int64(s, col, *v);
+}
+
+int leasedb_set_limits(struct leasedb *db, const char *key, const int64_t *rate_down,
+		       const int64_t *rate_up, const int64_t *quota, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = begin(db, WRITE, err);
+	if (ret < 0)
+		return ret;
+	ret = prep(db, S_LIMITS, &s, err);
+	if (ret < 0)
+		goto out;
+	sym_sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	bind_opt(s, 2, rate_down);
+	bind_opt(s, 3, rate_up);
+	bind_opt(s, 4, quota);
+	ret = step(db, s, err);
+	if (ret < 0)
+		goto out;
+	ret = sym_sqlite3_changes(db->db) ? commit(db, err)
+					  : verr_set(err, -ENOENT, "no lease for '%s'", key);
+out:
+	done(s);
+	if (ret < 0)
+		rollback(db);
+	return ret;
+}
+
+/*
+ * What one counter pair adds: the kernel counts from the moment its element
+ * was made. A counter below what was last seen belongs to a new element
+ * (deleted and made again): all of it is new.
+ */
+static int64_t counter_delta(int64_t cur, int64_t seen)
+{
+	return cur >= seen ? cur - seen : cur;
+}
+
+struct fold {
+	const char *key;
+	int fi;
+	int64_t d, u, cur_d, cur_u;
+};
+
+static int fold_one(struct leasedb *db, const struct fold *f, struct verr *err)
+{
+	sqlite3_stmt *s = NULL;
+	int ret;
+
+	ret = prep(db, f->fi ? S_FOLD6 : S_FOLD4, &s, err);
+	if (ret < 0)
+		goto out;
+	sym_sqlite3_bind_text(s, 1, f->key, -1, SQLITE_STATIC);
+	sym_sqlite3_bind_int64(s, 2, f->d);
+	sym_sqlite3_bind_int64(s, 3, f->u);
+	sym_sqlite3_bind_int64(s, 4, f->cur_d);
+	sym_sqlite3_bind_int64(s, 5, f->cur_u);
+	ret = step(db, s, err);
+	if (ret > 0)
+		ret = 0;
+out:
+	done(s);
+	return ret;
+}
+
+/*
+ * Three passes in one transaction: the deltas are worked out against the
+ * seen values as they are, every seen value is cleared (an address with no
+ * element counts from 0 when one appears), then each delta is added and its
+ * counters recorded as seen.
+ */
+int leasedb_fold(struct leasedb *db, const struct leasedb_counter *v, size_t n,
+		 const char *table_id, int64_t period_start, int64_t now, size_t *folded,
+		 struct verr *err)
+{
+	char seen_id[128], when[32];
+	struct fold *f = NULL;
+	size_t nf = 0;
+	bool fresh;
+	int ret;
+
+	if (folded)
+		*folded = 0;
+	f = calloc(n ? n : 1, sizeof(*f));
+	if (!f)
+		return verr_set(err, -ENOMEM, "out of memory");
+	ret = begin(db, WRITE, err);
+	if (ret < 0)
+		goto out;
+	fresh = leasedb_meta_get(db, LEASEDB_META_TABLE, seen_id, sizeof(seen_id), NULL) < 0 ||
+		strcmp(seen_id, table_id);
+	snprintf(when, sizeof(when), "%lld", (long long)now);
+	ret = meta_put(db, LEASEDB_META_TABLE, table_id, err);
+	if (ret == 0)
+		ret = meta_put(db, LEASEDB_META_FOLDED, when, err);
+	if (ret == 0)
+		ret = run(db, S_PERIOD, NULL, period_start, true, err);
+	if (ret < 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		int fi = v[i].addr.family == AF_INET6;
+		struct lease *l = calloc(1, sizeof(*l));
+		bool found;
+
+		if (!l) {
+			ret = verr_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		ret = lookup(db, fams[fi].holder, v[i].addr.addr, fams[fi].len, l, &found, err);
+		if (ret == 0 && found && (v[i].down || v[i].up)) {
+			f[nf].key = strdup(l->key);
+			f[nf].fi = fi;
+			f[nf].cur_d = (int64_t)v[i].down;
+			f[nf].cur_u = (int64_t)v[i].up;
+			f[nf].d = counter_delta(f[nf].cur_d, fresh ? 0 : l->seen[2 * fi]);
+			f[nf].u = counter_delta(f[nf].cur_u, fresh ? 0 : l->seen[2 * fi + 1]);
+			if (!f[nf].key)
+				ret = verr_set(err, -ENOMEM, "out of memory");
+			nf++;
+		}
+		free(l);
+		if (ret < 0)
+			goto out;
+	}
+	ret = run(db, S_UNSEE, NULL, 0, false, err);
+	for (size_t i = 0; ret == 0 && i < nf; i++)
+		ret = fold_one(db, &f[i], err);
+	if (ret == 0)
+		ret = commit(db, err);
+	if (ret == 0 && folded)
+		*folded = nf;
+out:
+	if (ret < 0)
+		rollback(db);
+	for (size_t i = 0; i < nf; i++)
+		free((char *)f[i].key);
+	free(f);
+	return ret;
+}
+
 /* Read the rows a statement returns, so callbacks run with no statement open. */
 static int read_all(struct leasedb *db, enum stmt id, int64_t now, struct lease **out,
 		    size_t *n, struct verr *err)
@@ -1184,7 +1391,7 @@ int leasedb_current_page(struct leasedb *db, int64_t *cursor, int64_t now, struc
 	sym_sqlite3_bind_int64(s, 3, (int64_t)max);
 	while (*n < max && (ret = step(db, s, err)) == 1) {
 		col_lease(s, &v[(*n)++]);
-		*cursor = sym_sqlite3_column_int64(s, 12);
+		*cursor = sym_sqlite3_column_int64(s, NCOLS);
 	}
 	if (ret > 0)
 		ret = 0;
@@ -1297,24 +1504,14 @@ out:
 
 int leasedb_meta_set(struct leasedb *db, const char *k, const char *v, struct verr *err)
 {
-	sqlite3_stmt *s = NULL;
 	int ret;
 
 	ret = begin(db, WRITE, err);
 	if (ret < 0)
-		goto out;
-	ret = prep(db, S_META_SET, &s, err);
-	if (ret < 0)
-		goto out;
-	sym_sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
-	sym_sqlite3_bind_text(s, 2, v, -1, SQLITE_STATIC);
-	ret = step(db, s, err);
-	done(s);
-	s = NULL;
-	if (ret >= 0)
+		return ret;
+	ret = meta_put(db, k, v, err);
+	if (ret == 0)
 		ret = commit(db, err);
-out:
-	done(s);
 	if (ret < 0)
 		rollback(db);
 	return ret;

@@ -44,6 +44,12 @@ struct lease {
 	bool active;			/* false once revoked, or expired and marked so */
 	bool reserved;			/* operator's --ipv4/--ipv6: never taken by others */
 	int64_t conn, conn_pid;		/* cjdns IpTunnel connection and cjdroute pid; -1: none */
+	/* accounting (usage.h) */
+	int64_t rate_down, rate_up;	/* bit/s; -1: the config's rate_limit; 0: none */
+	int64_t quota;			/* bytes per period; -1: the config's quota; 0: none */
+	int64_t down_bytes, up_bytes;	/* used since period_start */
+	int64_t period_start;		/* unix seconds; 0 before the first fold */
+	int64_t seen[4];		/* kernel counters last folded (d4 u4 d6 u6; leasedb_fold) */
 };
 
 /* A lease is current when it is active and not past its expiry. */
@@ -126,6 +132,37 @@ struct leasedb_conn {
 };
 int leasedb_set_conns(struct leasedb *db, const struct leasedb_conn *v, size_t n, size_t *missing,
 		      struct verr *err);
+
+/*
+ * key's limits (usage.h): each pointer NULL keeps the value; -1 is the
+ * config's default, 0 none, else bit/s or bytes. -ENOENT when key has no row.
+ */
+int leasedb_set_limits(struct leasedb *db, const char *key, const int64_t *rate_down,
+		       const int64_t *rate_up, const int64_t *quota, struct verr *err);
+
+/*
+ * Fold the kernel's usage counters into the rows that hold their addresses,
+ * in one transaction. Each counter counts from when its element was made;
+ * a row remembers the value it last folded per family (seen), adds what
+ * came since, and takes a counter below that as a new element. table_id
+ * names the counters' table: when it is not the one of the last fold (meta
+ * LEASEDB_META_TABLE; a reboot made a new table) they are all new. Rows
+ * whose period_start differs from period_start start a new period (usage 0)
+ * first. A row with an address not in v has its seen value cleared: it
+ * counts from 0 when an element appears. *folded (may be NULL): counters
+ * that added something. The time of the fold (now) goes to meta
+ * LEASEDB_META_FOLDED.
+ */
+#define LEASEDB_META_TABLE "usage_table"
+#define LEASEDB_META_FOLDED "usage_folded"
+struct leasedb_counter {
+	struct cidr addr;		/* full length */
+	uint64_t down, up;		/* bytes */
+	unsigned sets;			/* the caller's: which of its sets held the address */
+};
+int leasedb_fold(struct leasedb *db, const struct leasedb_counter *v, size_t n,
+		 const char *table_id, int64_t period_start, int64_t now, size_t *folded,
+		 struct verr *err);
 
 /* Return 0 to go on; a negative value stops the walk and is returned. */
 typedef int (*leasedb_cb)(const struct lease *l, void *arg);

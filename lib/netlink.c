@@ -20,6 +20,7 @@
 
 #include "dl.h"
 #include "netlink.h"
+#include "nls.h"
 
 /* Loaded when the first socket is opened (dl.h): lease commands need none. */
 #define NL_SYMS(X)								\
@@ -63,11 +64,6 @@
 	X(rtnl_route_set_type)
 DL_LIBRARY(nl, "libnl-route-3.so.200", NL_SYMS)
 
-struct nls {
-	struct nl_sock *sk;
-	int kerr;		/* the kernel's negative errno of the last failed request */
-};
-
 static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 {
 	struct nls *s = arg;
@@ -76,7 +72,7 @@ static int on_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg)
 	return NL_STOP;
 }
 
-static int nls_open(struct nls *s, struct verr *err)
+int nls_open(struct nls *s, struct verr *err)
 {
 	int ret;
 
@@ -97,7 +93,7 @@ static int nls_open(struct nls *s, struct verr *err)
 	return 0;
 }
 
-static void nls_close(struct nls *s)
+void nls_close(struct nls *s)
 {
 	if (s->sk)
 		sym_nl_socket_free(s->sk);
@@ -105,7 +101,7 @@ static void nls_close(struct nls *s)
 }
 
 /* libnl's code to an errno, preferring what the kernel said. */
-static int nls_errno(const struct nls *s, int nlerr)
+int nls_errno(const struct nls *s, int nlerr)
 {
 	if (s->kerr)
 		return s->kerr;
@@ -126,7 +122,7 @@ static int nls_errno(const struct nls *s, int nlerr)
 	}
 }
 
-static const char *nls_strerror(const struct nls *s, int nlerr)
+const char *nls_strerror(const struct nls *s, int nlerr)
 {
 	return s->kerr ? strerror(-s->kerr) : sym_nl_geterror(nlerr);
 }
@@ -532,64 +528,52 @@ static int on_batch_error(struct sockaddr_nl *nla, struct nlmsgerr *e, void *arg
 #define BATCH_BYTES 16384
 
 /*
- * Send many route requests in few system calls (the kernel takes a buffer
- * of netlink messages and answers each), then collect every answer, so
- * that 1,000 pins cost a handful of syscalls instead of 2,000. The order
- * is kept: a delete followed by an add of the same route works.
+ * Send many requests in few system calls (the kernel takes a buffer of
+ * netlink messages and answers each), then collect every answer, so that
+ * 1,000 pins or HTB classes cost a handful of syscalls instead of 2,000.
+ * The order is kept: a delete followed by an add of the same object works.
  */
-int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct verr *err)
+int nls_batch(struct nls *s, size_t n, nls_build_fn build, void *arg, int *errs,
+	      struct verr *err)
 {
-	struct acks a = { .n = n };
-	char *buf = malloc(BATCH_BYTES), dbuf[CIDR_STRLEN];
+	struct acks a = { .n = n, .errs = errs };
+	char *buf = malloc(BATCH_BYTES);
 	size_t len = 0, sent = 0;
-	struct nls s = { 0 };
-	int ret;
+	int ret = 0;
 
-	a.errs = calloc(n ? n : 1, sizeof(*a.errs));
-	if (!buf || !a.errs) {
-		ret = verr_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
-	ret = nls_open(&s, err);
-	if (ret < 0)
-		goto out;
-	sym_nl_socket_disable_seq_check(s.sk);
+	memset(errs, 0, n * sizeof(*errs));
+	if (!buf)
+		return verr_set(err, -ENOMEM, "out of memory");
+	sym_nl_socket_disable_seq_check(s->sk);
 	/* The kernel counts each answer at its buffer's size, most of a KiB: make room. */
-	sym_nl_socket_set_buffer_size(s.sk, 1 << 20, 0);
-	sym_nl_socket_modify_cb(s.sk, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &a);
-	sym_nl_socket_modify_err_cb(s.sk, NL_CB_CUSTOM, on_batch_error, &a);
+	sym_nl_socket_set_buffer_size(s->sk, 1 << 20, 0);
+	sym_nl_socket_modify_cb(s->sk, NL_CB_ACK, NL_CB_CUSTOM, on_ack, &a);
+	sym_nl_socket_modify_err_cb(s->sk, NL_CB_CUSTOM, on_batch_error, &a);
 	a.base = (unsigned)time(NULL) << 12;
 	for (size_t i = 0; i <= n && ret == 0; i++) {
-		struct rtnl_route *rt = NULL;
 		struct nl_msg *msg = NULL;
 		struct nlmsghdr *h = NULL;
 		int r;
 
 		if (i < n) {
-			rt = route_obj(ops[i].route, ops[i].add);
-			if (!rt || (ops[i].add ? sym_rtnl_route_build_add_request(
-						 rt, NLM_F_CREATE | (ops[i].excl ? NLM_F_EXCL
-										 : NLM_F_REPLACE), &msg)
-					       : sym_rtnl_route_build_del_request(rt, 0, &msg)) < 0)
+			if (build(i, &msg, arg) < 0 || !msg) {
 				ret = verr_set(err, -ENOMEM, "out of memory");
-			if (rt)
-				sym_rtnl_route_put(rt);
-			if (ret < 0)
 				break;
+			}
 			h = sym_nlmsg_hdr(msg);
 			h->nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
 			h->nlmsg_seq = a.base + i;
 		}
 		/* Flush when full or at the end, then take the answers to what went. */
 		if (i == n || len + NLMSG_ALIGN(h->nlmsg_len) > BATCH_BYTES) {
-			if (len && (r = sym_nl_sendto(s.sk, buf, len)) < 0)
-				ret = verr_set(err, nls_errno(&s, r), "cannot send to rtnetlink: %s",
-					       nls_strerror(&s, r));
+			if (len && (r = sym_nl_sendto(s->sk, buf, len)) < 0)
+				ret = verr_set(err, nls_errno(s, r), "cannot send to rtnetlink: %s",
+					       nls_strerror(s, r));
 			len = 0;
 			while (ret == 0 && a.answered < sent)
-				if ((r = sym_nl_recvmsgs_default(s.sk)) < 0)
-					ret = verr_set(err, nls_errno(&s, r), "rtnetlink: %s",
-						       nls_strerror(&s, r));
+				if ((r = sym_nl_recvmsgs_default(s->sk)) < 0)
+					ret = verr_set(err, nls_errno(s, r), "rtnetlink: %s",
+						       nls_strerror(s, r));
 		}
 		if (i < n && ret == 0) {
 			memcpy(buf + len, h, h->nlmsg_len);
@@ -599,9 +583,43 @@ int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct v
 		if (msg)
 			sym_nlmsg_free(msg);
 	}
+	/* Later requests on this socket are answered one at a time again. */
+	sym_nl_socket_modify_cb(s->sk, NL_CB_ACK, NL_CB_DEFAULT, NULL, NULL);
+	sym_nl_socket_modify_err_cb(s->sk, NL_CB_CUSTOM, on_error, s);
+	free(buf);
+	return ret;
+}
+
+static int route_msg(size_t i, struct nl_msg **msg, void *arg)
+{
+	const struct netlink_route_op *op = (const struct netlink_route_op *)arg + i;
+	struct rtnl_route *rt = route_obj(op->route, op->add);
+	int ret;
+
+	if (!rt)
+		return -ENOMEM;
+	ret = op->add ? sym_rtnl_route_build_add_request(
+				rt, NLM_F_CREATE | (op->excl ? NLM_F_EXCL : NLM_F_REPLACE), msg)
+		      : sym_rtnl_route_build_del_request(rt, 0, msg);
+	sym_rtnl_route_put(rt);
+	return ret < 0 ? -ENOMEM : 0;
+}
+
+int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct verr *err)
+{
+	int *errs = calloc(n ? n : 1, sizeof(*errs));
+	char dbuf[CIDR_STRLEN];
+	struct nls s = { 0 };
+	int ret;
+
+	if (!errs)
+		return verr_set(err, -ENOMEM, "out of memory");
+	ret = nls_open(&s, err);
+	if (ret == 0)
+		ret = nls_batch(&s, n, route_msg, (void *)ops, errs, err);
 	/* The first request the kernel refused (deleting what is not there is fine). */
 	for (size_t i = 0; ret == 0 && i < n; i++) {
-		int e = a.errs[i];
+		int e = errs[i];
 
 		if (!e || (!ops[i].add && (e == -ESRCH || e == -ENOENT || e == -ENODEV)))
 			continue;
@@ -609,10 +627,8 @@ int netlink_routes_change(const struct netlink_route_op *ops, size_t n, struct v
 			       cidr_format(&ops[i].route->dst, true, dbuf, sizeof(dbuf)),
 			       strerror(-e));
 	}
-out:
 	nls_close(&s);
-	free(a.errs);
-	free(buf);
+	free(errs);
 	return ret;
 }
 

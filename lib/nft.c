@@ -26,7 +26,8 @@
 #define NFT_SYMS(X)								\
 	X(nft_ctx_new) X(nft_ctx_free) X(nft_ctx_buffer_output)			\
 	X(nft_ctx_buffer_error) X(nft_ctx_get_output_buffer)			\
-	X(nft_ctx_get_error_buffer) X(nft_run_cmd_from_buffer)
+	X(nft_ctx_get_error_buffer) X(nft_run_cmd_from_buffer)			\
+	X(nft_ctx_output_set_flags)
 DL_LIBRARY(nftables, "libnftables.so.1", NFT_SYMS)
 
 #define PART_MAX 16		/* parts in one table */
@@ -373,8 +374,7 @@ static bool can_admin_net(void)
 	return data[CAP_TO_INDEX(CAP_NET_ADMIN)].effective & CAP_TO_MASK(CAP_NET_ADMIN);
 }
 
-/* Run nft commands in one transaction; *output (may be NULL) gets what nft printed. */
-static int nft_run(const char *cmds, char **output, struct verr *err)
+static int run(const char *cmds, bool json, char **output, struct verr *err)
 {
 	struct nft_ctx *nft = NULL;
 	const char *o;
@@ -398,6 +398,8 @@ static int nft_run(const char *cmds, char **output, struct verr *err)
 		ret = verr_set(err, -ENOMEM, "nftables: cannot buffer output");
 		goto out;
 	}
+	if (json)
+		sym_nft_ctx_output_set_flags(nft, NFT_CTX_OUTPUT_JSON | NFT_CTX_OUTPUT_HANDLE);
 	if (sym_nft_run_cmd_from_buffer(nft, cmds) != 0) {
 		ret = nft_error(sym_nft_ctx_get_error_buffer(nft), "cannot apply the visp table", err);
 		goto out;
@@ -415,6 +417,16 @@ out:
 	if (nft)
 		sym_nft_ctx_free(nft);
 	return ret;
+}
+
+int nft_run(const char *cmds, char **output, struct verr *err)
+{
+	return run(cmds, false, output, err);
+}
+
+int nft_run_json(const char *cmds, char **output, struct verr *err)
+{
+	return run(cmds, true, output, err);
 }
 
 /*

@@ -74,6 +74,14 @@ int nft_share_text(const struct nft_share *sh, char **out, struct verr *err);
 int nft_table_text(const char *const *texts, int n, char **out, struct verr *err);
 
 /*
+ * Run nft commands in one transaction; *output (may be NULL) gets what nft
+ * printed (for usage.c's own table: nothing else writes visp's).
+ */
+int nft_run(const char *cmds, char **output, struct verr *err);
+/* The same, with nft's JSON output (and handles) in *output. */
+int nft_run_json(const char *cmds, char **output, struct verr *err);
+
+/*
  * Set part name to text (NULL: remove the part) and bring the table in line
  * with all parts. *changed (may be NULL) says whether anything was sent to
  * the kernel. dry_run: compute *changed and the transaction (*cmds, may be

@@ -283,6 +283,13 @@ const char *tunnel_tun(const struct tunnel *t) { return t->tun.name; }
 const char *tunnel_uplink(const struct tunnel *t) { return t->uplink.name; }
 unsigned tunnel_tun_mtu(const struct tunnel *t) { return t->tun.mtu; }
 
+const struct cidr *tunnel_pool(const struct tunnel *t, int family)
+{
+	if (family == AF_INET)
+		return t->has4 ? &t->pool4 : NULL;
+	return t->has6 ? &t->pool6 : NULL;
+}
+
 /* Recorded proxy entries stay while the config still calls for them (lease sync manages them). */
 static bool keep_proxy(const struct kstate_item *it, void *arg)
 {

@@ -64,5 +64,7 @@ int tunnel_status(struct tunnel *t, const char *run_dir, kstate_status_cb cb, vo
 const char *tunnel_tun(const struct tunnel *t);
 const char *tunnel_uplink(const struct tunnel *t);
 unsigned tunnel_tun_mtu(const struct tunnel *t);
+/* The pool of family (AF_INET, AF_INET6), NULL when none is configured. */
+const struct cidr *tunnel_pool(const struct tunnel *t, int family);
 
 #endif

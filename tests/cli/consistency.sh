@@ -250,6 +250,8 @@ found = set(re.findall(r'K\("([a-z0-9_]+)"', src))
 block = re.search(r"static int set_cjdns_block\(.*?\n}\n", src, re.S)
 if block:
     found |= set(re.findall(r'strcmp\(name, "([a-z0-9_]+)"\)', block.group(0)))
+# Keys with a parser of their own (rate_limit, quota), dispatched in config_parse.
+found |= set(re.findall(r'else if \(!strcmp\(key, "([a-z0-9_]+)"\)\)', src))
 write("keys.src", found)
 hdr = open(top + "/cmd/cmd.h").read()
 write("codes.src", re.findall(r"EXIT_[A-Z_]+ = (\d+),", hdr))

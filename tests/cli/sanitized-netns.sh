@@ -17,7 +17,7 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 # kills land at points calibrated to the sync, so it is still mid-flight).
 export FAULTS_LEASES=${FAULTS_LEASES:-400}
 failed=()
-for t in lease tunnel client share hostile hostile-socket serve faults-cjdns faults-store faults-client routeguard; do
+for t in lease tunnel client share hostile hostile-socket serve faults-cjdns faults-store faults-client routeguard accounting; do
 	script=tests/netns/$t.sh
 	[ -x "$script" ] || continue
 	log=$(mktemp "${TMPDIR:-/tmp}/visp-san-$t.XXXXXX")

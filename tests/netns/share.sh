@@ -378,7 +378,12 @@ ok "share down after the lease: exactly as before"
 # ---- one node, two roles: the gateway also shares with a LAN ----
 
 gdump() {
-	ng nft list ruleset
+	# Table by table, in name order: replacing inet visp moves it behind the
+	# gateway's inet visp_usage (kept) in a whole-ruleset listing, whose
+	# counters move with traffic (see tunnel.sh).
+	ng nft list tables | sort | while read -r _ fam name; do
+		ng nft list table "$fam" "$name" | grep -v "counter packets"
+	done
 	ng sysctl -a 2>/dev/null | grep -E '^net\.ipv(4\.ip_forward|[46]\.conf\.[^.]+\.(forwarding|accept_ra)) '
 	ng ip route
 }

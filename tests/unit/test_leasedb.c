@@ -629,23 +629,72 @@ static void schema_version(void **state)
 	leasedb_close(t->db);
 	t->db = NULL;
 	snprintf(path, sizeof(path), "%s/leases.db", t->state);
-	assert_int_equal(sql_int(path, "PRAGMA user_version"), 1);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
 	assert_int_equal(sql_int(path, "PRAGMA application_id"), 0x76697370);
 	assert_int_equal(sql_int(path, "SELECT count(*) FROM pragma_journal_mode "
 				 "WHERE journal_mode = 'wal'"), 1);
 	/* Reopening an up-to-date store changes nothing. */
 	assert_int_equal(leasedb_open(&db, t->state, &err), 0);
 	leasedb_close(db);
-	sql(path, "PRAGMA user_version = 2");
+	sql(path, "PRAGMA user_version = 3");
 	assert_int_equal(leasedb_open(&db, t->state, &err), -ENOTSUP);
 	assert_null(db);
-	assert_non_null(strstr(err.msg, "schema version 2, newer than this visp's 1"));
+	assert_non_null(strstr(err.msg, "schema version 3, newer than this visp's 2"));
 
 	/* Somebody else's database. */
 	unlink(path);
 	sql(path, "CREATE TABLE t (x); PRAGMA user_version = 1");
 	assert_int_equal(leasedb_open(&db, t->state, &err), -EUCLEAN);
 	assert_non_null(strstr(err.msg, "not a visp lease store"));
+}
+
+/*
+ * A store of schema 1 (as visp made it before accounting: its leases table
+ * as shipped) gains the accounting columns and keeps its leases: they have
+ * the config's limits (-1) and no usage yet.
+ */
+static void migrate_v1(void **state)
+{
+	struct t *t = *state;
+	struct leasedb *db = NULL;
+	struct verr err = { 0 };
+	struct lease l;
+	char path[160];
+
+	assert_int_equal(mkdir(t->state, 0700), 0);
+	snprintf(path, sizeof(path), "%s/leases.db", t->state);
+	sql(path, "CREATE TABLE leases ("
+		  " key TEXT NOT NULL PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 54),"
+		  " name TEXT CHECK (length(name) <= 63),"
+		  " ipv4 BLOB UNIQUE, plen4 INTEGER, ipv6 BLOB UNIQUE, plen6 INTEGER,"
+		  " created INTEGER NOT NULL, expires INTEGER NOT NULL,"
+		  " active INTEGER NOT NULL CHECK (active IN (0, 1)),"
+		  " reserved INTEGER NOT NULL CHECK (reserved IN (0, 1)),"
+		  " conn INTEGER, conn_pid INTEGER);"
+		  "CREATE INDEX leases_expiry ON leases (active, expires);"
+		  "CREATE TABLE alloc (family INTEGER PRIMARY KEY, pool TEXT NOT NULL,"
+		  " hw INTEGER NOT NULL);"
+		  "CREATE TABLE free_addrs (family INTEGER NOT NULL, off INTEGER NOT NULL,"
+		  " PRIMARY KEY (family, off)) WITHOUT ROWID;"
+		  "CREATE TABLE meta (k TEXT NOT NULL PRIMARY KEY, v TEXT NOT NULL) WITHOUT ROWID;"
+		  "CREATE TABLE counts (name TEXT NOT NULL PRIMARY KEY, n INTEGER NOT NULL)"
+		  " WITHOUT ROWID;"
+		  "INSERT INTO counts VALUES ('active', 1);"
+		  "INSERT INTO leases VALUES ('5n251q3f00d1c1ctmzp7yryq4ypcgxm9mc6ujy6plygf30cjphf0.k',"
+		  " 'alice', x'ac171702', 24, NULL, NULL, 1, 4000000000, 1, 0, 3, 77);"
+		  "PRAGMA user_version = 1; PRAGMA application_id = 1986622320;");
+	assert_int_equal(leasedb_open(&db, t->state, &err), 0);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+	assert_int_equal(leasedb_get(db, K[0], &l, &err), 0);
+	assert_string_equal(l.name, "alice");
+	assert_int_equal(l.ipv4.addr[3], 2);
+	assert_int_equal(l.conn, 3);
+	assert_int_equal(l.rate_down, -1);
+	assert_int_equal(l.rate_up, -1);
+	assert_int_equal(l.quota, -1);
+	assert_int_equal(l.down_bytes, 0);
+	assert_int_equal(l.period_start, 0);
+	leasedb_close(db);
 }
 
 /*
@@ -1073,6 +1122,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(grant_and_renew, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_only_open, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrate_v1, setup, teardown),
 		cmocka_unit_test_setup_teardown(keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(affinity_after_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(affinity_after_expiry, setup, teardown),

@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: GPL-3.0-or-later */
+#ifndef VISP_SHAPER_H
+#define VISP_SHAPER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/*
+ * visp's HTB root qdisc on an interface (libnl-route-3), handle
+ * SHAPER_MAJOR:, one class per limited lease (SHAPER_MAJOR:minor) and no
+ * filter: packets carry their class in skb->priority (usage.h), and
+ * anything else goes to HTB's direct queue, unshaped (default class 0).
+ */
+#define SHAPER_MAJOR 0x7650u	/* "vP" */
+#define SHAPER_MINOR_MAX 0xfffeu
+
+struct shaper_class {
+	uint16_t minor;		/* 1 to SHAPER_MINOR_MAX */
+	uint64_t rate;		/* bit/s: rate and ceiling both */
+};
+
+/*
+ * Make ifname's root qdisc visp's HTB, replacing only the kernel's defaults
+ * (pfifo_fast, fq_codel, fq, mq, noqueue, pfifo): another root qdisc is the
+ * operator's (-EEXIST, named). Then its classes become exactly v (added,
+ * changed in place, deleted). -EOPNOTSUPP when the kernel has no HTB.
+ */
+int shaper_apply(const char *ifname, const struct shaper_class *v, size_t n, struct verr *err);
+/* Remove visp's root qdisc from ifname, if there: the kernel's default comes back. */
+int shaper_remove(const char *ifname, struct verr *err);
+
+#endif
