@@ -918,13 +918,21 @@ static void drop_current(struct client *c, const struct iptunnel_peer *peers, si
 int client_connect(struct client *c, const char *const *gateways, size_t n,
 		   struct client_result *res, struct verr *err)
 {
-	struct cands *k = calloc(1, sizeof(*k));
+	/*
+	 * Not calloc: clearing 385 candidates (88 KiB) touches 22 fresh pages
+	 * of heap, a page fault each, where a connect fills a few entries.
+	 * Entries are written whole as they are filled (client_parse_gateway
+	 * clears each, client_order copies them): only the counts need zero.
+	 */
+	struct cands *k = malloc(sizeof(*k));
 	bool done = false, away = false;
 	int ret;
 
 	memset(res, 0, sizeof(*res));
 	if (!k)
 		return verr_set(err, -ENOMEM, "out of memory");
+	k->nargs = k->nconf = k->nads = k->n = k->npeers = 0;
+	k->peers = NULL;
 	ret = parse_list(gateways, n, CAND_ARG, k->args, CLIENT_MAX_CANDIDATES, &k->nargs, err);
 	if (ret == 0)
 		ret = parse_list((const char *const *)c->cfg->gateways.v, c->cfg->gateways.n,

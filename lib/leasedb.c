@@ -23,6 +23,7 @@
 
 #include "dl.h"
 #include "fileutil.h"
+#include "hugeheap.h"
 #include "leasedb.h"
 
 /* Loaded when a store is opened (dl.h): most commands never open one. */
@@ -2002,6 +2003,67 @@ static int open_lock(struct leasedb *db, struct verr *err)
 	return fd < 0 ? -EACCES : fd;
 }
 
+/* SQLite's memory in one huge page (hugeheap.h): most of a run's page faults. */
+static void *sql_malloc(int n)
+{
+	return hugeheap_alloc((size_t)n);
+}
+
+static void *sql_realloc(void *p, int n)
+{
+	return hugeheap_realloc(p, (size_t)n);
+}
+
+static int sql_size(void *p)
+{
+	return (int)hugeheap_size(p);
+}
+
+static int sql_roundup(int n)
+{
+	return (int)hugeheap_roundup((size_t)n);
+}
+
+static int sql_init(void *arg)
+{
+	return SQLITE_OK;
+}
+
+static void sql_shutdown(void *arg)
+{
+}
+
+static const sqlite3_mem_methods sql_mem = {
+	sql_malloc, hugeheap_free, sql_realloc, sql_size, sql_roundup, sql_init, sql_shutdown,
+	NULL
+};
+
+#if defined(__SANITIZE_ADDRESS__)
+#define ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ASAN 1
+#endif
+#endif
+#ifndef ASAN
+#define ASAN 0
+#endif
+
+/*
+ * Before SQLite initializes (the first open): its memory in a huge page
+ * where the kernel gives one, and no bulk allocation of page cache lines at
+ * open (20 pages, written through to chain them; a run touches a handful).
+ * Under ASan SQLite keeps malloc, which ASan watches block by block. A
+ * second open in the same process finds SQLite initialized and changes
+ * nothing.
+ */
+static void sqlite_memory(void)
+{
+	if (!ASAN && hugeheap_init())
+		sym_sqlite3_config(SQLITE_CONFIG_MALLOC, &sql_mem);
+	sym_sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+}
+
 static int open_store(struct leasedb **out, const char *state_dir, bool ro, struct verr *err)
 {
 	struct leasedb *db = NULL;
@@ -2013,14 +2075,7 @@ static int open_store(struct leasedb **out, const char *state_dir, bool ro, stru
 	ret = sqlite_load(err);
 	if (ret < 0)
 		return ret;
-	/*
-	 * No bulk allocation of page cache lines at open (20 pages, written
-	 * through to chain them): a run touches a handful of pages, and every
-	 * fresh page of memory is a page fault, which on small or virtual
-	 * machines costs more than SQLite's work. Only possible before SQLite
-	 * initializes, so a second open in the same process leaves it as is.
-	 */
-	sym_sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
+	sqlite_memory();
 	ret = -ENOMEM;
 	/*
 	 * SQLite creates -wal and -shm with the database file's mode, but the
