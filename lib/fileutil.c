@@ -172,6 +172,17 @@ int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *
 	return ret;
 }
 
+int memstream_finish(FILE *f, char **buf, char **out, struct verr *err)
+{
+	int ret = fclose(f) == 0 ? 0 : verr_set(err, -ENOMEM, "out of memory");
+
+	*out = ret == 0 ? *buf : NULL;
+	if (ret < 0)
+		free(*buf);
+	*buf = NULL;
+	return ret;
+}
+
 long long mono_ms(void)
 {
 	struct timespec ts;

@@ -9,6 +9,7 @@
  */
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -47,6 +48,13 @@ int file_flock(int fd, int wait_ms);
 
 /* Open (creating with mode) the lock file path and file_flock it; *fd = -1 on failure. */
 int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *err);
+
+/*
+ * Close an open_memstream() stream f and hand its text (*buf) to *out. A
+ * failed final flush is out of memory: the text is freed, *out is NULL.
+ * Either way *buf is NULL afterwards and f is closed.
+ */
+int memstream_finish(FILE *f, char **buf, char **out, struct verr *err);
 
 /* CLOCK_MONOTONIC in milliseconds: for deadlines, never for dates. */
 long long mono_ms(void);

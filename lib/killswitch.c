@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "fileutil.h"
 #include "killswitch.h"
 #include "netlink.h"
 #include "nft.h"
@@ -114,15 +115,8 @@ int killswitch_text(const struct killswitch *ks, char **out, struct verr *err)
 		   "\t\tiifname \"%s\" accept\n", ks->tun);
 	put_common(f, ks);
 	fputs("\t\treject with icmpx type admin-prohibited\n\t}\n", f);
-	if (fclose(f) != 0) {
-		f = NULL;
-		ret = verr_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
+	ret = memstream_finish(f, &buf, out, err);
 	f = NULL;
-	*out = buf;
-	buf = NULL;
-	ret = 0;
 out:
 	if (f)
 		fclose(f);

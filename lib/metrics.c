@@ -190,15 +190,8 @@ int metrics_text(struct leasedb *db, const struct visp_config *cfg, int64_t now,
 	    strspn(when, "0123456789") == strlen(when) && when[0])
 		fprintf(f, "visp_usage_sync_timestamp_seconds %s\n", when);
 	fputs("# EOF\n", f);
-	if (fclose(f) != 0) {
-		f = NULL;
-		ret = verr_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
+	ret = memstream_finish(f, &buf, out, err);
 	f = NULL;
-	*out = buf;
-	buf = NULL;
-	ret = 0;
 out:
 	if (f)
 		fclose(f);

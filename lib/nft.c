@@ -143,15 +143,8 @@ int nft_gateway_text(const struct nft_gateway *gw, char **out, struct verr *err)
 			fprintf(f, "\t\toifname \"%s\" ip6 saddr %s masquerade\n", u, p6);
 		fprintf(f, "\t}\n");
 	}
-	if (fclose(f) != 0) {
-		f = NULL;
-		ret = verr_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
+	ret = memstream_finish(f, &buf, out, err);
 	f = NULL;
-	*out = buf;
-	buf = NULL;
-	ret = 0;
 out:
 	if (f)
 		fclose(f);
@@ -289,15 +282,8 @@ int nft_share_text(const struct nft_share *sh, char **out, struct verr *err)
 		fprintf(f, " oifname \"%s\" masquerade\n", u);
 	}
 	fprintf(f, "\t}\n");
-	if (fclose(f) != 0) {
-		f = NULL;
-		ret = verr_set(err, -ENOMEM, "out of memory");
-		goto out;
-	}
+	ret = memstream_finish(f, &buf, out, err);
 	f = NULL;
-	*out = buf;
-	buf = NULL;
-	ret = 0;
 out:
 	if (f)
 		fclose(f);
@@ -329,12 +315,7 @@ int nft_table_text(const char *const *texts, int n, char **out, struct verr *err
 		}
 		fprintf(f, "}\n");
 	}
-	if (fclose(f) != 0) {
-		free(buf);
-		return verr_set(err, -ENOMEM, "out of memory");
-	}
-	*out = buf;
-	return 0;
+	return memstream_finish(f, &buf, out, err);
 }
 
 /* nft's error text: the first line, "Error: " dropped. */

@@ -137,12 +137,7 @@ int usage_table_text(const struct usage_net *net, char **out, struct verr *err)
 		put_rules(f, net, 0, cidr_format(net->pool4, true, p4, sizeof(p4)));
 	if (net->pool6)
 		put_rules(f, net, 1, cidr_format(net->pool6, true, p6, sizeof(p6)));
-	if (fclose(f) != 0) {
-		free(buf);
-		return verr_set(err, -ENOMEM, "out of memory");
-	}
-	*out = buf;
-	return 0;
+	return memstream_finish(f, &buf, out, err);
 }
 
 void usage_counters_free(struct usage_counters *c)
@@ -473,12 +468,7 @@ static int kernel_text(struct want *w, const struct usage_counters *c, char **ou
 				fprintf(f, "delete element " T " %s { %s }\n", count_set[fi][d],
 					abuf);
 	}
-	if (fclose(f) != 0) {
-		free(buf);
-		return verr_set(err, -ENOMEM, "out of memory");
-	}
-	*out = buf;
-	return 0;
+	return memstream_finish(f, &buf, out, err);
 }
 
 /* The table's identity across folds: a reboot starts handles again, so the boot id too. */
