@@ -22,17 +22,6 @@ const char *killswitch_state_name(enum ks_state s)
 	return "?";
 }
 
-/* Interface names go inside nft double quotes: the same rule as nft.c's. */
-static int check_name(const char *what, const char *s, struct verr *err)
-{
-	size_t len = s ? strlen(s) : 0;
-
-	if (!len || len >= 16 || strpbrk(s, "\"\\/ \t\n"))
-		return verr_set(err, -EINVAL, "%s interface name '%.40s' is not valid", what,
-				s ? s : "");
-	return 0;
-}
-
 /* "<pre>ip daddr { a, b } <verdict>" for the addresses of one family in v, if any. */
 static void put_set(FILE *f, const char *pre, const char *dir, const struct cidr *v, size_t n,
 		    int family, const char *verdict)
@@ -71,9 +60,9 @@ int killswitch_text(const struct killswitch *ks, char **out, struct verr *err)
 	int ret;
 
 	*out = NULL;
-	ret = check_name("tun", ks->tun, err);
+	ret = nft_check_ifname("tun", ks->tun, err);
 	if (ret == 0 && ks->uplink)
-		ret = check_name("uplink", ks->uplink, err);
+		ret = nft_check_ifname("uplink", ks->uplink, err);
 	if (ret < 0)
 		goto out;
 	if (ks->uplink)

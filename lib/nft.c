@@ -35,7 +35,7 @@ DL_LIBRARY(nftables, "libnftables.so.1", NFT_SYMS)
 #define TEXT_MAX (1 << 20)	/* a part file or listing larger than this is not ours */
 
 /* Interface names go inside nft double quotes: keep to what needs no escaping. */
-static int check_ifname(const char *what, const char *name, struct verr *err)
+int nft_check_ifname(const char *what, const char *name, struct verr *err)
 {
 	size_t len = name ? strlen(name) : 0;
 
@@ -62,9 +62,9 @@ int nft_gateway_text(const struct nft_gateway *gw, char **out, struct verr *err)
 	int ret;
 
 	*out = NULL;
-	ret = check_ifname("tun", t, err);
+	ret = nft_check_ifname("tun", t, err);
 	if (ret == 0)
-		ret = check_ifname("uplink", u, err);
+		ret = nft_check_ifname("uplink", u, err);
 	if (ret < 0)
 		goto out;
 	if (!strcmp(t, u)) {
@@ -168,9 +168,9 @@ static int check_share(const struct nft_share *sh, struct verr *err)
 {
 	int ret;
 
-	ret = check_ifname("tun", sh->tun, err);
+	ret = nft_check_ifname("tun", sh->tun, err);
 	if (ret == 0 && sh->uplink)
-		ret = check_ifname("uplink", sh->uplink, err);
+		ret = nft_check_ifname("uplink", sh->uplink, err);
 	if (ret < 0)
 		return ret;
 	if (!sh->nlans)
@@ -182,7 +182,7 @@ static int check_share(const struct nft_share *sh, struct verr *err)
 	for (size_t i = 0; i < sh->nlans; i++) {
 		const char *l = sh->lans[i];
 
-		ret = check_ifname("LAN", l, err);
+		ret = nft_check_ifname("LAN", l, err);
 		if (ret < 0)
 			return ret;
 		if (!strcmp(l, sh->tun))

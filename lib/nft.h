@@ -96,6 +96,11 @@ int nft_part_apply(const char *run_dir, const char *name, const char *text, bool
  * out of the table (its owner decides whether to put it back).
  */
 #define NFT_BOOT_LINE "\t# boot "
+/*
+ * Interface names go inside nft double quotes: visp keeps to names that need
+ * no escaping (printable, no space, '"', '\\' or '/', shorter than IFNAMSIZ).
+ */
+int nft_check_ifname(const char *what, const char *name, struct verr *err);
 /* /proc/sys/kernel/random/boot_id, or "unknown". */
 int nft_boot_id(char *buf, size_t len);
 bool nft_part_stale(const char *text);

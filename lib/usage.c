@@ -69,15 +69,6 @@ void usage_limits(const struct visp_config *cfg, const struct lease *l, int64_t 
 	}
 }
 
-/* Interface names go inside nft double quotes (tunnel_open found them; nft.c checks them too). */
-static int check_name(const char *what, const char *name, struct verr *err)
-{
-	if (!name || !*name || strpbrk(name, "\"\\\n ") || strlen(name) >= 16)
-		return verr_set(err, -EINVAL, "%s interface name '%s' is not valid", what,
-				name ? name : "");
-	return 0;
-}
-
 static void put_rules(FILE *f, const struct usage_net *net, int fi, const char *pool)
 {
 	const char *ip = fi ? "ip6" : "ip", *t = net->tun, *u = net->uplink;
@@ -105,9 +96,9 @@ int usage_table_text(const struct usage_net *net, char **out, struct verr *err)
 	int ret;
 
 	*out = NULL;
-	ret = check_name("tun", net->tun, err);
+	ret = nft_check_ifname("tun", net->tun, err);
 	if (ret == 0)
-		ret = check_name("uplink", net->uplink, err);
+		ret = nft_check_ifname("uplink", net->uplink, err);
 	if (ret < 0)
 		return ret;
 	f = open_memstream(&buf, &len);
@@ -474,15 +465,9 @@ static int kernel_text(struct want *w, const struct usage_counters *c, char **ou
 /* The table's identity across folds: a reboot starts handles again, so the boot id too. */
 static void table_id(int64_t handle, char *buf, size_t len)
 {
-	char boot[64] = "";
-	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	char boot[64];
 
-	if (f) {
-		if (!fgets(boot, sizeof(boot), f))
-			boot[0] = '\0';
-		fclose(f);
-	}
-	boot[strcspn(boot, "\n")] = '\0';
+	nft_boot_id(boot, sizeof(boot));
 	snprintf(buf, len, "%s/%lld", boot, (long long)handle);
 }
 
