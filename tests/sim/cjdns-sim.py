@@ -188,6 +188,24 @@ def run_ip(*args, check=True):
     return 0, p.stdout
 
 
+def run_ip_batch(fam, lines, force=False):
+    """Run many `ip FAM ...` commands in one process (`ip -batch -`): the
+    RouteGen commit of a /0 lease adds dozens of routes, and one process per
+    route kept the admin socket unanswered for seconds on a loaded machine.
+    Without force it stops at the first failure. Returns (rc, stderr)."""
+    if not lines:
+        return 0, ""
+    cmd = ["ip", fam] + (["-force"] if force else []) + ["-batch", "-"]
+    p = subprocess.run(cmd, input="".join(l + "\n" for l in lines), stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    if p.returncode != 0:
+        msg = p.stderr.strip()
+        log.warning("%s: %s", " ".join(cmd), msg)
+        return p.returncode, msg
+    log.debug("%s: %d commands", " ".join(cmd), len(lines))
+    return 0, ""
+
+
 def arg_str(args, name):
     """Dict_getString: the value if it is a string, else None."""
     v = args.get(name.encode())
@@ -479,12 +497,12 @@ class RouteGen:
                     have.add(ipaddress.ip_network(tok, strict=False))
                 except ValueError:
                     continue
-            for net in sorted(have - want):
-                run_ip(fam, "route", "del", net, "dev", tun_name, "proto", ROUTE_PROTO)
-            for net in sorted(want - have):
-                rc, msg = run_ip(fam, "route", "replace", net, "dev", tun_name, "proto", ROUTE_PROTO)
-                if rc:
-                    return msg
+            run_ip_batch(fam, ["route del %s dev %s proto %s" % (net, tun_name, ROUTE_PROTO)
+                               for net in sorted(have - want)], force=True)
+            rc, msg = run_ip_batch(fam, ["route replace %s dev %s proto %s" % (net, tun_name, ROUTE_PROTO)
+                                         for net in sorted(want - have)])
+            if rc:
+                return msg
         return None
 
 
