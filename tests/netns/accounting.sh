@@ -97,7 +97,9 @@ mkdir -p "$tmp/www"
 head -c 1000000 /dev/urandom >"$tmp/www/1m"
 head -c 2500000 /dev/urandom >"$tmp/www/2500k"
 head -c 500000 /dev/urandom >"$tmp/www/500k"
-ni python3 -m http.server 80 --bind 192.0.2.100 --directory "$tmp/www" >"$tmp/www.log" 2>&1 &
+# Backgrounded without the ni/ng functions: $! must be the server itself, not a
+# subshell whose kill would leave it running.
+ip netns exec "$nsi" python3 -m http.server 80 --bind 192.0.2.100 --directory "$tmp/www" >"$tmp/www.log" 2>&1 &
 pids+=($!)
 
 # ---- cjdns and visp ----
@@ -121,7 +123,7 @@ write_gconf() {
 write_gconf ""
 mkdir -p "$tmp/g"
 vg -q tunnel up >"$tmp/g-up.log" 2>&1 || fail "tunnel up"
-ng socat TCP6-LISTEN:12234,fork,reuseaddr EXEC:"$visp -c $tmp/g.conf lease serve",nofork \
+ip netns exec "$nsg" socat TCP6-LISTEN:12234,fork,reuseaddr EXEC:"$visp -c $tmp/g.conf lease serve",nofork \
 	>/dev/null 2>"$tmp/g-serve.log" &
 pids+=($!)
 

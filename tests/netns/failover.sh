@@ -113,7 +113,9 @@ ip -n "$nsi" route add 198.51.100.0/24 via 192.0.2.254
 
 mkdir -p "$tmp/www"
 echo "hello from the internet" >"$tmp/www/index.html"
-ni python3 -m http.server 80 --bind 192.0.2.100 --directory "$tmp/www" >"$tmp/www.log" 2>&1 &
+# Backgrounded without the ni/ng/nc1 functions: $! must be the process itself,
+# not a subshell whose kill would leave it running.
+ip netns exec "$nsi" python3 -m http.server 80 --bind 192.0.2.100 --directory "$tmp/www" >"$tmp/www.log" 2>&1 &
 pids+=($!)
 
 # The witness: every packet from the client's own address that reaches the internet host.
@@ -162,7 +164,7 @@ for i in 1 2; do
 	}
 	EOF
 	gateway_up $i
-	ng $i socat TCP6-LISTEN:12234,fork,reuseaddr \
+	ip netns exec "visp-fg$i-$$" socat TCP6-LISTEN:12234,fork,reuseaddr \
 		EXEC:"$visp -c $tmp/g$i.conf lease serve",nofork >/dev/null 2>"$tmp/g$i-serve.log" &
 	pids+=($!)
 done
@@ -218,7 +220,7 @@ ok "connected through gateway 1, standby lease at gateway 2, kill switch on"
 # From here to the disconnect the client keeps trying to reach the internet
 # (TCP and ICMP); none of it may reach the internet host but NATed by a gateway.
 leak_reset
-nc1 bash -c 'while :; do curl -s -o /dev/null --max-time 1 http://192.0.2.100/; ping -c1 -W1 192.0.2.100; sleep 0.2; done' \
+ip netns exec "$nsc" bash -c 'while :; do curl -s -o /dev/null --max-time 1 http://192.0.2.100/; ping -c1 -W1 192.0.2.100; sleep 0.2; done' \
 	>/dev/null 2>&1 &
 gen=$!
 no_leak() { [ "$(leaks)" = 0 ] || fail "$1: the internet host saw $(leaks) packets from the client's own address"; }
