@@ -3,8 +3,9 @@
 #
 # "A cjdns node" for the end-to-end tests: the simulator (tests/sim/cjdns-sim.py)
 # by default, a real cjdroute when the environment variable CJDROUTE names its
-# binary. Sourced by tests/netns/*.sh (not a test itself); the caller defines
-# fail() (print, exit non-zero) and $tmp (or $NODE_DIR), a directory it removes.
+# binary. Sourced by tests/netns/*.sh after tests/lib/test.sh (pid_gone), not a
+# test itself; the caller defines fail() (print, exit non-zero) and $tmp (or
+# $NODE_DIR), a directory it removes.
 #
 #   node_start NAME NS [OPTIONS] [-- SIMULATOR-ONLY OPTIONS]
 #	--admin HOST:PORT   admin bind (default 127.0.0.1:11234)
@@ -328,6 +329,7 @@ node_peer() {
 
 node_group_gone() { ! kill -0 -- "-$1" 2>/dev/null; }
 
+
 node_stop() {
 	local name=$1 sig=${2:-TERM} pid
 	pid=${node_pids[$name]:-}
@@ -343,6 +345,10 @@ node_stop() {
 		rm -f "$(node_dir)/$name.ready"
 	else
 		kill -"$sig" "$pid" 2>/dev/null || true
+		if ! node_poll 10 pid_gone "$pid"; then
+			echo "node_stop: $name ($pid) ignored SIG$sig for 10 s: killed" >&2
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
 		wait "$pid" 2>/dev/null || true
 	fi
 	unset "node_pids[$name]"

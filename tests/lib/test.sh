@@ -12,6 +12,9 @@
 #                            ("0 1 3"), and say "visp: ..." on stderr when not
 #                            0; its output is left in $tmp/run.out and
 #                            $tmp/run.err, its status in $last_rc
+#   stop_pid PID [SECONDS]   TERM a child, KILL it if it is still there after
+#                            SECONDS (default 10), reap it: a child that
+#                            ignores TERM cannot hang the test, and CI with it
 
 poll() {
 	local end=$((SECONDS + $1))
@@ -20,6 +23,24 @@ poll() {
 		[ $SECONDS -lt $end ] || return 1
 		sleep 0.05
 	done
+}
+
+# Has process $1 exited (gone, or a zombie waiting to be reaped)?
+pid_gone() {
+	local st
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null) || return 0
+	[ -z "$st" ] || [ "${st%% *}" = Z ]
+}
+
+stop_pid() {
+	local pid=$1 secs=${2:-10}
+	[ -n "$pid" ] || return 0
+	kill "$pid" 2>/dev/null || true
+	if ! poll "$secs" pid_gone "$pid"; then
+		echo "stop_pid: $pid ignored TERM for ${secs}s: killed" >&2
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	wait "$pid" 2>/dev/null || true
 }
 
 step() { echo "== [${SECONDS}s] $*"; }

@@ -55,7 +55,7 @@ cleanup() {
 	set +e
 	node_stop_all
 	for pid in $listen_pid $proxy_pid; do
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		stop_pid "$pid"
 	done
 	ip netns del "$ns" 2>/dev/null
 	if [ $rc -ne 0 ]; then
@@ -82,9 +82,7 @@ start_proxy() {
 	poll 15 test -s "$tmp/proxy.ready" || fail "the fault proxy did not start"
 }
 stop_proxy() {
-	[ -n "$proxy_pid" ] || return 0
-	kill "$proxy_pid" 2>/dev/null || true
-	wait "$proxy_pid" 2>/dev/null || true
+	stop_pid "$proxy_pid"
 	proxy_pid=
 }
 

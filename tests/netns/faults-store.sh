@@ -43,7 +43,7 @@ cleanup() {
 	set +e
 	node_stop_all
 	for pid in $listen_pid $holder; do
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		stop_pid "$pid"
 	done
 	ip netns del "$ns" 2>/dev/null
 	if [ $rc -ne 0 ]; then

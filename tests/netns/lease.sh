@@ -29,6 +29,7 @@ for tool in ip curl python3 systemd-socket-activate; do
 done
 
 top=$(cd "$(dirname "$0")/../.." && pwd)
+. "$top/tests/lib/test.sh"	# stop_pid
 . "$top/tests/lib/node.sh"	# node_start, node_stop: the simulator or $CJDROUTE
 VISP=${VISP:-$top/visp}
 ADMIN=$top/tests/sim/cjdns_admin.py
@@ -45,7 +46,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	for pid in $listen_pid; do
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		stop_pid "$pid"
 	done
 	node_stop_all
 	ip netns del "$ns" 2>/dev/null

@@ -46,7 +46,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	node_stop_all
-	[ -z "$listen_pid" ] || { kill "$listen_pid" 2>/dev/null && wait "$listen_pid" 2>/dev/null; }
+	stop_pid "$listen_pid"
 	ip netns del "$ns" 2>/dev/null
 	if [ $rc -ne 0 ]; then
 		echo "---- lease serve's log (requests that failed)"

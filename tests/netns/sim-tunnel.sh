@@ -44,7 +44,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		stop_pid "$pid"
 	done
 	for ns in "$ns_c" "$ns_g" "$ns_i"; do
 		ip netns del "$ns" 2>/dev/null

@@ -49,7 +49,7 @@ cleanup() {
 	local rc=$?
 	set +e
 	for pid in $listen_pid; do
-		kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+		stop_pid "$pid"
 	done
 	node_stop_all
 	ip netns del "$ns" 2>/dev/null

@@ -75,8 +75,12 @@ class Proxy:
 
     @staticmethod
     def _socket(addr):
+        """Non-blocking: a read that select announced but that finds nothing
+        must not hold the loop (and a SIGTERM) up."""
         fam = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-        return socket.socket(fam, socket.SOCK_DGRAM)
+        s = socket.socket(fam, socket.SOCK_DGRAM)
+        s.setblocking(False)
+        return s
 
     def _upstream_for(self, client):
         """The socket of this client towards the target. Every visp process
@@ -113,14 +117,23 @@ class Proxy:
             reply[b"txid"] = req[b"txid"]
         return bencode(reply)
 
+    def _reply(self, data, client):
+        try:
+            self.listen.sendto(data, client)
+        except OSError:
+            self.counts["lost"] += 1	# a full buffer: UDP may lose it anyway
+
     def on_request(self):
-        data, client = self.listen.recvfrom(65536)
+        try:
+            data, client = self.listen.recvfrom(65536)
+        except BlockingIOError:
+            return
         self.counts["requests"] += 1
         if self.opts.auth_failed and self.rng.random() < self.opts.auth_failed:
             reply = self._auth_failed(data)
             if reply is not None:
                 self.counts["auth_failed"] += 1
-                self.listen.sendto(reply, client)
+                self._reply(reply, client)
                 return
         try:
             self._upstream_for(client).send(data)
@@ -130,6 +143,8 @@ class Proxy:
     def on_reply(self, s, client):
         try:
             data = s.recv(70000)
+        except BlockingIOError:
+            return
         except OSError:
             self.counts["lost"] += 1	# ICMP unreachable from an earlier send
             return
@@ -156,13 +171,13 @@ class Proxy:
                 heapq.heappush(self.later, (time.monotonic() + o.delay_ms / 1000, self.seq,
                                             client, data))
             else:
-                self.listen.sendto(data, client)
+                self._reply(data, client)
 
     def flush_due(self):
         now = time.monotonic()
         while self.later and self.later[0][0] <= now:
             _, _, client, data = heapq.heappop(self.later)
-            self.listen.sendto(data, client)
+            self._reply(data, client)
 
     def run(self):
         while self.running:
