@@ -135,7 +135,8 @@ class Server(http.server.HTTPServer):
 Server(("::", 12234), Handler).serve_forever()
 PYEOF
 echo '[]' >"$tmp/routes.json"
-ng "$PY" "$tmp/gw.py" "$kg" "$tmp/routes.json" "$tmp/requests" >"$tmp/gw.log" 2>&1 &
+# Not through ng(): a function backgrounds a subshell, and $! would be it, not python.
+ip netns exec "$nsg" "$PY" "$tmp/gw.py" "$kg" "$tmp/routes.json" "$tmp/requests" >"$tmp/gw.log" 2>&1 &
 pids+=($!)
 
 cat >"$tmp/c.conf" <<EOF
