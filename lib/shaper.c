@@ -568,8 +568,15 @@ static int own_root(struct nls *s, int ifindex, const char *ifname, struct state
 		ret = del_qdisc(s, ifindex, ifname, err);
 	if (ret == 0)
 		ret = put_qdisc(s, ifindex, ifname, err);
-	if (ret == 0)
+	if (ret == 0) {
 		ret = put_filter(s, ifindex, ifname, err);
+		/* Without it nothing would be shaped: the kernel's default qdisc is better. */
+		if (ret < 0) {
+			struct verr ignored = { 0 };
+
+			del_qdisc(s, ifindex, ifname, &ignored);
+		}
+	}
 	if (ret == 0)
 		memset(st->child, 0, sizeof(st->child));
 	return ret;
