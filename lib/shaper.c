@@ -156,14 +156,14 @@ static int read_qdiscs(struct nls *s, int ifindex, struct state *st, struct verr
 		struct rtnl_tc *tc = (struct rtnl_tc *)o;
 		uint32_t parent = sym_rtnl_tc_get_parent(tc), handle = sym_rtnl_tc_get_handle(tc);
 		const char *kind = sym_rtnl_tc_get_kind(tc) ?: "";
-		int g = group_of(handle >> 16);
+		int g;
 
 		if (sym_rtnl_tc_get_ifindex(tc) != ifindex)
 			continue;
 		if (parent == TC_H_ROOT) {
 			snprintf(st->kind, sizeof(st->kind), "%s", kind);
 			st->handle = handle;
-		} else if (g >= 0 && !strcmp(kind, "htb") &&
+		} else if ((g = group_of(handle >> 16)) >= 0 && !strcmp(kind, "htb") &&
 			   parent == (ROOT_HANDLE | group_major((unsigned)g))) {
 			st->child[g] = true;
 		}
@@ -255,9 +255,9 @@ static int put_qdisc(struct nls *s, int ifindex, const char *ifname, struct verr
  * The root's classifier (cls_bpf, no direct action: the program's result
  * is the class): a priority whose major M is not 0 gives the root's class
  * SHAPER_MAJOR:M, the group whose child qdisc has major M; 0 means no
- * class, and the packet takes the direct queue. The root looks up its own
- * classes by priority before asking, so only the limited leases' packets
- * (and the host's with a priority set) are classified here.
+ * class, and the packet takes the direct queue. No priority names one of
+ * the root's own classes, so every packet is asked: an unlimited lease's or
+ * the host's (priority 0 to 6) gets its 0 after three instructions.
  */
 static int root_prog(struct verr *err)
 {
