@@ -10,10 +10,10 @@
 /*
  * visp's HTB root qdisc on an interface (libnl-route-3), handle
  * SHAPER_MAJOR:, and one HTB class per limited lease, in child HTB qdiscs
- * of a few hundred classes each (shaper.c says why). No filter is walked:
- * packets carry their lease's class in skb->priority (usage.h), the root
- * reaches the child through one BPF classifier that reads it, and anything
- * else takes the root's direct queue, unshaped (default class 0).
+ * of 128 classes each (shaper.c says why). No filter per lease: packets
+ * carry their lease's class in skb->priority (usage.h), the root reaches
+ * the child through one BPF classifier that reads it, and anything else
+ * takes the root's direct queue, unshaped (default class 0).
  */
 #define SHAPER_MAJOR 0x7650u	/* "vP" */
 #define SHAPER_MINOR_MAX 0xfffeu	/* limited leases at most */
