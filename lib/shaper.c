@@ -210,6 +210,22 @@ static int del_qdisc(struct nls *s, int ifindex, const char *ifname, struct verr
 	return ret;
 }
 
+/* The error of adding what (a qdisc, a filter) to ifname, from libnl's ret. */
+static int add_failed(struct nls *s, int ret, const char *module, const char *what,
+		      const char *ifname, struct verr *err)
+{
+	ret = nls_errno(s, ret);
+	/*
+	 * "Unknown qdisc" and "TC classifier not found" are ENOENT; libnl itself
+	 * has no "htb" module without sch_htb either.
+	 */
+	if (ret == -ENOENT || ret == -EOPNOTSUPP)
+		return verr_set(err, -EOPNOTSUPP, "the kernel has no %s: rate limits cannot be "
+				"applied on %s", module, ifname);
+	return verr_set(err, ret, "cannot add %s to %s: %s", what, ifname,
+			nls_strerror(s, -ret));
+}
+
 /* An HTB qdisc whose unclassified packets take its direct queue (default 0). */
 static struct rtnl_qdisc *htb_qdisc(int ifindex, uint32_t parent, uint32_t handle)
 {
@@ -237,16 +253,8 @@ static int put_qdisc(struct nls *s, int ifindex, const char *ifname, struct verr
 		return verr_set(err, -ENOMEM, "out of memory");
 	s->kerr = 0;
 	ret = sym_rtnl_qdisc_add(s->sk, q, NLM_F_CREATE | NLM_F_REPLACE);
-	if (ret < 0) {
-		ret = nls_errno(s, ret);
-		/* "Unknown qdisc" is ENOENT; libnl itself has no "htb" module without it either. */
-		if (ret == -ENOENT || ret == -EOPNOTSUPP)
-			ret = verr_set(err, -EOPNOTSUPP, "the kernel has no HTB qdisc (sch_htb): "
-				       "rate limits cannot be applied on %s", ifname);
-		else
-			ret = verr_set(err, ret, "cannot add an HTB qdisc to %s: %s", ifname,
-				       nls_strerror(s, -ret));
-	}
+	if (ret < 0)
+		ret = add_failed(s, ret, "HTB qdisc (sch_htb)", "an HTB qdisc", ifname, err);
 	sym_rtnl_qdisc_put(q);
 	return ret;
 }
@@ -329,16 +337,9 @@ static int put_filter(struct nls *s, int ifindex, const char *ifname, struct ver
 	ret = sym_nl_send_auto(s->sk, msg);
 	if (ret >= 0)
 		ret = sym_nl_wait_for_ack(s->sk);
-	if (ret < 0) {
-		ret = nls_errno(s, ret);
-		/* "TC classifier not found" is ENOENT. */
-		if (ret == -ENOENT || ret == -EOPNOTSUPP)
-			ret = verr_set(err, -EOPNOTSUPP, "the kernel has no BPF classifier "
-				       "(cls_bpf): rate limits cannot be applied on %s", ifname);
-		else
-			ret = verr_set(err, ret, "cannot add visp's classifier to %s: %s", ifname,
-				       nls_strerror(s, -ret));
-	}
+	if (ret < 0)
+		ret = add_failed(s, ret, "BPF classifier (cls_bpf)", "visp's classifier", ifname,
+				 err);
 out:
 	if (msg)
 		sym_nlmsg_free(msg);
