@@ -346,6 +346,7 @@ static int want_lease(const struct lease *l, void *arg)
 	struct usage_limits lim;
 	char buf[CIDR_STRLEN];
 	unsigned minor;
+	uint32_t id;
 
 	if (!lease_is_current(l, w->now))
 		return 0;
@@ -370,6 +371,7 @@ static int want_lease(const struct lease *l, void *arg)
 		return 0;	/* more limited leases than HTB has classes: reported by the caller */
 	minor = w->next_minor++;
 	w->rep->limited++;
+	id = shaper_classid((uint16_t)minor);
 	for (int d = 0; d < 2; d++) {
 		if (!rate[d])
 			continue;
@@ -378,8 +380,8 @@ static int want_lease(const struct lease *l, void *arg)
 		for (int fi = 0; fi < 2; fi++)
 			if (a[fi])
 				fprintf(w->mf[fi][d], "%s : %x:%x, ",
-					cidr_format(a[fi], false, buf, sizeof(buf)), SHAPER_MAJOR,
-					minor);
+					cidr_format(a[fi], false, buf, sizeof(buf)), id >> 16,
+					id & 0xffff);
 	}
 	return 0;
 }

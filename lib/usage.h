@@ -32,9 +32,11 @@
  * notices by the table's handle and the boot id) and counts from zero.
  *
  * Limits: a map per direction and family gives a limited lease's address
- * its HTB class, set as the packet's priority (meta priority set ... map):
- * HTB takes skb->priority as the class when its major is the qdisc's
- * handle, so no tc filter is walked. Down is shaped on the tun, up on the
+ * its HTB class (shaper_classid), set as the packet's priority (meta
+ * priority set ... map): the class's HTB qdisc takes skb->priority as the
+ * class when its major is the qdisc's handle, and visp's root reaches that
+ * qdisc through one classifier (shaper.h), so no filter per lease is
+ * walked. Down is shaped on the tun, up on the
  * uplink (marked before masquerade changes the source). Unlimited traffic
  * has no class and goes through HTB's direct queue, unshaped. Quotas: a
  * lease over its quota is throttled (its classes at the quota's throttle

@@ -208,11 +208,28 @@ ok "usage kept across a restart of the gateway's cjdns, and counted after it"
 
 # ---- rate limits: shaped, not dropped; the other client unaffected ----
 
+# A qdisc as visp made it before its classes went into child qdiscs (every
+# lease's class in the root, no classifier): it is made again, not patched.
+ng tc qdisc add dev tun0 root handle 7650: htb default 0
+ng tc class add dev tun0 parent 7650: classid 7650:1 htb rate 1mbit
 run "grant --rate" 0 vg lease grant --rate 4mbit "$k1"
 [ "$(field "$k1" rate_down)" = 4000000 ] || fail "rate_down is $(field "$k1" rate_down), want 4000000"
 [ "$(field "$k2" rate_down)" = None ] || fail "client 2 got a rate limit"
 ng tc class show dev tun0 | grep -q "rate 4Mbit" || fail "no 4Mbit HTB class on tun0: $(ng tc class show dev tun0)"
 ng tc class show dev eth1 | grep -q "rate 4Mbit" || fail "no 4Mbit HTB class on eth1 (up)"
+# The lease's class is in a child HTB qdisc (its own major), which hangs from
+# a class of visp's root; the root has its classifier and no lease's class.
+for dev in tun0 eth1; do
+	major=$(ng tc class show dev "$dev" | awk '/rate 4Mbit/ { split($3, c, ":"); print c[1] }')
+	[ -n "$major" ] && [ "$major" != 7650 ] || fail "the lease's class on $dev is $major:, not a child's"
+	ng tc qdisc show dev "$dev" | grep -q "qdisc htb $major: parent 7650:$major " ||
+		fail "no child qdisc $major: under 7650:$major on $dev: $(ng tc qdisc show dev "$dev")"
+	! ng tc class show dev "$dev" | grep "class htb 7650:" | grep -v "rate 100Gbit" ||
+		fail "a lease's class in the root on $dev"
+	ng tc filter show dev "$dev" parent 7650: | grep -q "bpf.*visp-group" ||
+		fail "no classifier on visp's qdisc on $dev: $(ng tc filter show dev "$dev")"
+done
+ok "the limited lease's classes are in child qdiscs; the old layout was made again"
 g1=$(fetch 1 2500k)
 g2=$(fetch 2 2500k)
 within "$(python3 -c "print($g1 * 8)")" 3400000 4100000 ||
@@ -220,9 +237,16 @@ within "$(python3 -c "print($g1 * 8)")" 3400000 4100000 ||
 python3 -c "import sys; sys.exit(0 if $g2 * 8 > 2 * 4100000 else 1)" ||
 	fail "the unlimited client got $(python3 -c "print($g2 * 8)") bit/s: held to the other's limit"
 ok "rate 4mbit: $(python3 -c "print(round($g1 * 8 / 1e6, 2))") Mbit/s goodput; unlimited client $(python3 -c "print(round($g2 * 8 / 1e6, 1))") Mbit/s"
+# Lifting one of two limits deletes that lease's classes and keeps the other's.
+run "grant --rate, client 2" 0 vg lease grant --rate 8mbit "$k2"
 run "grant --rate none" 0 vg lease grant --rate none "$k1"
-! ng tc class show dev tun0 | grep -q "rate 4Mbit" || fail "the class stayed after --rate none"
-ok "rate none: the class is gone"
+for dev in tun0 eth1; do
+	! ng tc class show dev "$dev" | grep -q "rate 4Mbit" || fail "the class stayed on $dev after --rate none"
+	ng tc class show dev "$dev" | grep -q "rate 8Mbit" || fail "client 2's class went from $dev"
+done
+run "grant --rate none, client 2" 0 vg lease grant --rate none "$k2"
+! ng tc qdisc show dev tun0 | grep -q "htb 7650:" || fail "visp's qdisc stayed with no limit left"
+ok "rate none: the class is gone, the other lease's stays"
 
 # The operator's own qdisc on the uplink is left alone, with a warning; down is still shaped.
 ng tc qdisc add dev eth1 root handle 1: tbf rate 1gbit burst 100k latency 50ms

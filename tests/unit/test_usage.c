@@ -16,6 +16,7 @@
 #include "config.h"
 #include "leasedb.h"
 #include "pool.h"
+#include "shaper.h"
 #include "units.h"
 #include "usage.h"
 
@@ -405,6 +406,37 @@ static void fold(void **state)
 	assert_int_equal(nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS), 0);
 }
 
+/*
+ * Leases' classes: one each, never the root qdisc's own major (its
+ * classes are the groups), in groups of consecutive leases under one child
+ * major, and no child major in the kernel's qdisc hash bucket of handle 0
+ * (where every HTB leaf's default pfifo is: lookups there walk them all).
+ */
+static void classids(void **state)
+{
+	uint32_t prev = 0;
+	unsigned groups = 0;
+
+	(void)state;
+	for (unsigned m = 1; m <= SHAPER_MINOR_MAX; m++) {
+		uint32_t id = shaper_classid((uint16_t)m), major = id >> 16, minor = id & 0xffff;
+
+		assert_true(major != 0 && major != SHAPER_MAJOR && major < 0xffff);
+		assert_int_not_equal((major << 16) * 0x61c88647u >> 28, 0);
+		/* Distinct: ascending, the minors 1, 2, ... under each major. */
+		if (major == prev >> 16) {
+			assert_int_equal(minor, (prev & 0xffff) + 1);
+		} else {
+			assert_true(major > prev >> 16);
+			assert_int_equal(minor, 1);
+			groups++;
+		}
+		prev = id;
+	}
+	/* A few hundred classes per child at most: the kernel walks them all per new class. */
+	assert_true(groups >= SHAPER_MINOR_MAX / 256);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -416,6 +448,7 @@ int main(void)
 		cmocka_unit_test(table_text),
 		cmocka_unit_test(parse_listing),
 		cmocka_unit_test(fold),
+		cmocka_unit_test(classids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
