@@ -380,6 +380,15 @@ static int teardown(struct client *c, struct verr *err)
 	dns_undo(c);
 	if (st->conn >= 0 && c->cj && iptunnel_show(c->cj, st->conn, &tc, &e) == 0 && tc.outgoing &&
 	    !strcmp(tc.key, st->gateway)) {
+		/*
+		 * An address wait that died on admin silence never learnt the
+		 * prefixes, but the gateway's answer may have put them in cjdns's
+		 * route generator: cjdns knows them now, and they must go too.
+		 */
+		if (st->prefix4 < 0 && tc.has4)
+			st->prefix4 = tc.prefix4;
+		if (st->prefix6 < 0 && tc.has6)
+			st->prefix6 = tc.prefix6;
 		r = cjdns_remove_connection(c->cj, st->conn, &e);
 		verr_first(&ret, r, err, &e);
 		if (r == 0)
