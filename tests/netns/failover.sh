@@ -238,6 +238,20 @@ snap=$(nc1 ip route show table all; nc1 nft list table inet visp)
 vc -v client connect >/dev/null 2>"$tmp/healthy.log" || fail "healthy connect: $(cat "$tmp/healthy.log")"
 [ "$(nc1 ip route show table all; nc1 nft list table inet visp)" = "$snap" ] ||
 	fail "a healthy run changed the routes or the table"
+# Nor does it list the table (libnftables) while the ruleset's generation
+# says nothing changed since the kill switch was put in place...
+if command -v strace >/dev/null; then
+	nc1 strace -f -e trace=openat -o "$tmp/healthy.strace" "$visp" -q -c "$tmp/c.conf" \
+		client connect >/dev/null 2>&1 || fail "healthy connect under strace"
+	! grep -q libnftables "$tmp/healthy.strace" ||
+		fail "a healthy run with the ruleset unchanged loaded libnftables"
+fi
+# ...and when something did change it, the next run mends the kill switch.
+nc1 nft delete chain inet visp ks_forward
+vc client connect >/dev/null 2>"$tmp/mend.log" || fail "connect after a chain went: $(cat "$tmp/mend.log")"
+nc1 nft list chain inet visp ks_forward >/dev/null 2>&1 ||
+	fail "a run after the kill switch's chain was deleted did not put it back"
+ok "a healthy run lists no table; a changed ruleset is mended"
 
 # ---- gateway 1 dies: one connect moves to gateway 2 on its standby lease ----
 
