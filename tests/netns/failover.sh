@@ -9,7 +9,8 @@
 # failing over, not while both gateways are dead, not while reconnecting.
 # After disconnect its own packets are seen there again. A reboot's left-over
 # kill switch part is not in force until the client connects again. Loss on
-# the current gateway's path makes the client switch at most once. Run as root.
+# the current gateway's path makes the client switch at most once. A standby
+# whose cjdns is gone is left after 3 s. Run as root.
 #
 #   client ns (c)              router ns (r)                 gateway ns (g1, g2)        internet ns (i)
 #   +-----------------+        +------------------+          +--------------------+      +---------------+
@@ -366,7 +367,25 @@ ng $i nft delete table inet loss
 [ $switches -le 1 ] || fail "under loss the client switched gateways $switches times"
 echo "loss_switches $switches" >>"$tmp/figures"
 ok "50% loss on the current gateway's path: $switches switch(es) in 15 runs"
-vc client disconnect 2>/dev/null || fail "final disconnect"
+vc client disconnect 2>/dev/null || fail "disconnect after the loss test"
+
+# ---- a dead standby is left after 3 s, not the 12 s of a fresh lease ----
+
+vc client connect >/dev/null 2>"$tmp/deadsb.log" || fail "connect: $(cat "$tmp/deadsb.log")"
+cur=$(current) i=1 j=2
+[ "$cur" = "$k2" ] && i=2 j=1
+sb=$(status '["standby"][0]["gateway"]')
+[ "$sb" = "$(cat "$tmp/g$j.key")" ] && [ "$(status '["standby"][0]["held"]')" = True ] ||
+	fail "no standby lease at gateway $j: $(vc client status -j)"
+node_stop g$j
+node_stop g$i
+rc=0; vc -v client connect >/dev/null 2>"$tmp/deadsb.log" || rc=$?
+[ $rc -eq 6 ] || fail "connect with the gateway and its standby dead: exit $rc, want 6"
+grep -q "trying $sb (.*standby lease)" "$tmp/deadsb.log" || fail "the standby was not tried: $(cat "$tmp/deadsb.log")"
+grep -q "no addresses within 3000 ms" "$tmp/deadsb.log" ||
+	fail "the dead standby was not left after 3 s: $(grep -i "addresses" "$tmp/deadsb.log")"
+vc client disconnect >/dev/null 2>&1 || fail "final disconnect"
+ok "a standby whose cjdns is gone is left after 3 s"
 
 [ -z "$FAILOVER_FIGURES" ] || cp "$tmp/figures" "$FAILOVER_FIGURES"
 echo "PASS"
