@@ -3,6 +3,7 @@
  * The "inet visp" nftables table, assembled from parts (see nft.h), applied
  * through libnftables in single transactions.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
