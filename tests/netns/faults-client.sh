@@ -285,8 +285,7 @@ poll 10 test -s "$tmp/mute.ready" || fail "the muting proxy did not start"
 rc=0
 nc "$VISP" -c "$tmp/c-mute.conf" client connect --wait 4 "$kg" >/dev/null 2>"$tmp/mute.err" || rc=$?
 echo "   connect: exit $rc $(grep '^visp: ' "$tmp/mute.err" | tail -n 1)"
-kill "$mute_pid"
-wait "$mute_pid" || true
+stop_pid "$mute_pid"	# its counts go to the log as it exits
 grep -q "muted=3" "$tmp/mute.log" || fail "the proxy did not mute the address replies: $(tail -n 1 "$tmp/mute.log")"
 [ $rc -eq 6 ] || fail "connect with cjdns silent at the addresses: exit $rc, want 6: $(cat "$tmp/mute.err")"
 prefixes() { nc "$PY" "$ADMIN" --admin 127.0.0.1:11234 --password "$pw" RouteGen_getPrefixes; }
