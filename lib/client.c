@@ -28,6 +28,7 @@
 #include "iface.h"
 #include "killswitch.h"
 #include "leasenet.h"
+#include "probe.h"
 #include "routeguard.h"
 
 #define DEFAULT_WAIT_MS 12000		/* cjdns re-asks for addresses every 10 s */
@@ -36,6 +37,13 @@
 #define POLL_MS 100
 #define LOCK_WAIT_MS 30000
 #define STANDBY_HTTP_TIMEOUT_MS 2000	/* off the critical path: a dead standby costs little */
+/*
+ * A standby gateway holds our lease already: alive, it answers cjdns's
+ * first request for addresses within a round trip. One that does not is
+ * left after this, not after the 12 s of a fresh lease, so that a dead
+ * standby does not hold up the failover to the gateway after it.
+ */
+#define STANDBY_WAIT_MS 3000
 
 const char *client_health_name(enum client_health h)
 {
@@ -326,7 +334,8 @@ int client_check(struct client *c, bool probe, struct client_health_report *h, s
 	if (!probe)
 		return 0;
 	h->probed = true;
-	if (leasenet_probe(&c->cfg->probe, &st->lease, st->tun, c->note_fn, c->note_arg, &e) < 0) {
+	if (leasenet_probe(&c->cfg->probe, &st->lease, st->tun, PROBE_CHECK_TIMEOUT_MS, c->note_fn,
+			   c->note_arg, &e) < 0) {
 		if (e.code == -EINVAL) {
 			*err = e;
 			return e.code;
@@ -380,6 +389,15 @@ static int teardown(struct client *c, struct verr *err)
 	dns_undo(c);
 	if (st->conn >= 0 && c->cj && iptunnel_show(c->cj, st->conn, &tc, &e) == 0 && tc.outgoing &&
 	    !strcmp(tc.key, st->gateway)) {
+		/*
+		 * An address wait that died on admin silence never learnt the
+		 * prefixes, but the gateway's answer may have put them in cjdns's
+		 * route generator: cjdns knows them now, and they must go too.
+		 */
+		if (st->prefix4 < 0 && tc.has4)
+			st->prefix4 = tc.prefix4;
+		if (st->prefix6 < 0 && tc.has6)
+			st->prefix6 = tc.prefix6;
 		r = cjdns_remove_connection(c->cj, st->conn, &e);
 		verr_first(&ret, r, err, &e);
 		if (r == 0)
@@ -404,10 +422,10 @@ static int teardown(struct client *c, struct verr *err)
 /* ---- connect ---- */
 
 /* Wait (bounded) for the gateway's answer in cjdns, then for the address on the tun. */
-static int wait_addresses(struct client *c, struct verr *err)
+static int wait_addresses(struct client *c, int wait_ms, struct verr *err)
 {
 	struct client_state *st = &c->st;
-	long long deadline = mono_ms() + c->wait_ms;
+	long long deadline = mono_ms() + wait_ms;
 	struct client_health_report h = { 0 };
 	struct iptunnel_conn tc;
 	int ret;
@@ -420,7 +438,7 @@ static int wait_addresses(struct client *c, struct verr *err)
 			break;
 		if (mono_ms() >= deadline)
 			return verr_set(err, -ETIMEDOUT, "the gateway gave cjdns no addresses "
-					"within %d ms", c->wait_ms);
+					"within %d ms", wait_ms);
 		sleep_ms(POLL_MS);
 	}
 	if (!conn_matches(st, &tc))
@@ -647,7 +665,8 @@ static int attempt(struct client *c, const struct candidate *cand,
 	/* Written now, so that a crash from here on leaves disconnect something to undo. */
 	ret = save(c, err);
 	if (ret == 0)
-		ret = wait_addresses(c, err);
+		ret = wait_addresses(c, standby && c->wait_ms > STANDBY_WAIT_MS ? STANDBY_WAIT_MS
+								    : c->wait_ms, err);
 	if (ret == 0) {
 		routes_changed(c);
 		ret = leasenet_add_routes(&c->node.tun, &c->st.lease, c->st.prefix4, c->st.prefix6,
@@ -655,8 +674,8 @@ static int attempt(struct client *c, const struct candidate *cand,
 					  c->note_fn, c->note_arg, err);
 	}
 	if (ret == 0)
-		ret = leasenet_probe(&c->cfg->probe, &c->st.lease, c->node.tun.name, c->note_fn,
-				     c->note_arg, err);
+		ret = leasenet_probe(&c->cfg->probe, &c->st.lease, c->node.tun.name,
+				     PROBE_DEFAULT_TIMEOUT_MS, c->note_fn, c->note_arg, err);
 	if (ret == 0) {
 		dns_apply(c);
 		return save(c, err);

@@ -176,22 +176,32 @@ out:
  */
 struct walk {
 	int skip[2];
+	int lo;			/* loopback's ifindex, looked up once for the walk */
 	bool networks;
 	struct cidr *out;
 	size_t max, n;
 };
 
+/*
+ * One lookup per walk, where asking for each address's link took a netlink
+ * round trip apiece on every healthy run. -1 (no match) without a "lo".
+ */
+static int loopback(void)
+{
+	struct netlink_link l;
+
+	return netlink_link_by_name("lo", &l, NULL) == 0 ? l.ifindex : -1;
+}
+
 static int walk_cb(int ifindex, const struct cidr *a, void *arg)
 {
 	struct walk *w = arg;
-	struct netlink_link l;
 	struct cidr c = *a;
 	int bits = cidr_bits(a);
 
-	if (ifindex == w->skip[0] || ifindex == w->skip[1] || w->n == w->max || cidr_is_cjdns(a) ||
+	if (ifindex == w->skip[0] || ifindex == w->skip[1] || ifindex == w->lo || w->n == w->max ||
+	    cidr_is_cjdns(a) ||
 	    (a->family == AF_INET6 && a->addr[0] == 0xfe && (a->addr[1] & 0xc0) == 0x80))
-		return 0;
-	if (netlink_link_by_index(ifindex, &l, NULL) < 0 || !strcmp(l.name, "lo"))
 		return 0;
 	if (w->networks && (a->prefix == 0 || a->prefix >= bits))
 		return 0;	/* no network to speak of (a /32 or /128 has no on-link peers) */
@@ -210,8 +220,8 @@ static int walk_cb(int ifindex, const struct cidr *a, void *arg)
 int killswitch_default_allow(int tun_ifindex, int uplink_ifindex, struct cidr *out, size_t max,
 			     size_t *n, struct verr *err)
 {
-	struct walk w = { .skip = { tun_ifindex, uplink_ifindex }, .networks = true, .out = out,
-			  .max = max };
+	struct walk w = { .skip = { tun_ifindex, uplink_ifindex }, .lo = loopback(), .networks = true,
+			  .out = out, .max = max };
 	int ret = netlink_addrs(AF_UNSPEC, 0, walk_cb, &w, err);
 
 	*n = w.n;
@@ -221,7 +231,8 @@ int killswitch_default_allow(int tun_ifindex, int uplink_ifindex, struct cidr *o
 int killswitch_own_addrs(int tun_ifindex, struct cidr *out, size_t max, size_t *n,
 			 struct verr *err)
 {
-	struct walk w = { .skip = { tun_ifindex, tun_ifindex }, .out = out, .max = max };
+	struct walk w = { .skip = { tun_ifindex, tun_ifindex }, .lo = loopback(), .out = out,
+			  .max = max };
 	int ret = netlink_addrs(AF_UNSPEC, 0, walk_cb, &w, err);
 
 	*n = w.n;

@@ -157,7 +157,7 @@ static int gateway_target(const struct offer *o, struct cidr *t)
  * round trip and a dead tunnel one timeout. "none" switches probing off.
  */
 int leasenet_probe(const struct strlist *l, const struct offer *o, const char *ifname,
-		   visp_note_fn note, void *note_arg, struct verr *err)
+		   int timeout_ms, visp_note_fn note, void *note_arg, struct verr *err)
 {
 	struct probe_target t[PROBE_MAX_TARGETS];
 	char buf[CIDR_STRLEN];
@@ -183,7 +183,7 @@ int leasenet_probe(const struct strlist *l, const struct offer *o, const char *i
 		visp_note(note, note_arg, true, "no probe target: the tunnel counts as working");
 		return 0;
 	}
-	ret = probe_any(ifname, t, n, PROBE_DEFAULT_TIMEOUT_MS, PROBE_DEFAULT_TRIES, &which, err);
+	ret = probe_any(ifname, t, n, timeout_ms, PROBE_DEFAULT_TRIES, &which, err);
 	if (ret == 0)
 		visp_note(note, note_arg, true, "probe: %s%s%.0d answered in %lld ms",
 			  cidr_format(&t[which].addr, false, buf, sizeof(buf)),

@@ -40,11 +40,13 @@ bool leasenet_routes_in_place(const struct route_list rl[2], int ifindex,
 /*
  * Probe the tunnel through ifname: every entry of the config's "probe"
  * list at once (empty: the gateway's own tun address from o; "none": no
- * probe), healthy when any answers. -EINVAL for an entry that is not an
- * address or "tcp:HOST:PORT".
+ * probe), healthy when any answers within timeout_ms (lib/probe.h: the
+ * longer PROBE_DEFAULT_TIMEOUT_MS for a fresh tunnel, PROBE_CHECK_TIMEOUT_MS
+ * for one that worked). -EINVAL for an entry that is not an address or
+ * "tcp:HOST:PORT".
  */
 int leasenet_probe(const struct strlist *probe, const struct offer *o, const char *ifname,
-		   visp_note_fn note, void *note_arg, struct verr *err);
+		   int timeout_ms, visp_note_fn note, void *note_arg, struct verr *err);
 
 /* Hand o's nameservers to resolvconf as "<tun>.visp"; 0 when it has none. */
 int leasenet_dns_apply(const char *tun, const struct offer *o, struct verr *err);

@@ -3,17 +3,22 @@
  * The "inet visp" nftables table, assembled from parts (see nft.h), applied
  * through libnftables in single transactions.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 #include <net/if.h>
 #include <nftables/libnftables.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -453,6 +458,16 @@ static int write_text(const char *path, const char *text, struct verr *err)
 	return file_write_atomic(path, text, strlen(text), 0644, err);
 }
 
+/*
+ * The generation the table was last seen as visp left it in, or none ("":
+ * the file goes). Best effort: without it the next run lists the table.
+ */
+static void write_stamp(const char *path, const char *gen)
+{
+	if (!gen[0] || write_text(path, gen, NULL) < 0)
+		unlink(path);
+}
+
 static int part_path(const char *run_dir, const char *name, char *buf, size_t len)
 {
 	if ((size_t)snprintf(buf, len, "%s/nft/%s.nft", run_dir, name) >= len)
@@ -563,12 +578,83 @@ static bool same(const char *a, const char *b)
 	return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
+/*
+ * The kernel's nftables generation: it rises with every committed change
+ * to any table of the namespace. One netlink round trip, where listing the
+ * table takes libnftables (loading it, its parser, the listing): a healthy
+ * client run at the timer's cadence looks at the generation and lists only
+ * when something changed. Into buf as "<boot id> <netns> <generation>\n"
+ * (each boot and network namespace counts on its own); -errno when the
+ * kernel does not tell (no CAP_NET_ADMIN, say): then every run lists.
+ */
+static int ruleset_stamp(char *buf, size_t len)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct nfgenmsg nf;
+	} req = {
+		.nh = { .nlmsg_len = sizeof(req), .nlmsg_flags = NLM_F_REQUEST, .nlmsg_seq = 1,
+			.nlmsg_type = NFNL_SUBSYS_NFTABLES << 8 | NFT_MSG_GETGEN },
+		.nf = { .nfgen_family = AF_UNSPEC, .version = NFNETLINK_V0 },
+	};
+	uint32_t reply[256];
+	const struct nlmsghdr *nh = (const struct nlmsghdr *)reply;
+	struct stat ns = { 0 };
+	char boot[64];
+	ssize_t n;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_NETFILTER), ret = -EBADMSG;
+
+	if (fd < 0)
+		return -errno;
+	if (send(fd, &req, sizeof(req), 0) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	n = recv(fd, reply, sizeof(reply), 0);
+	if (n < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (!NLMSG_OK(nh, (size_t)n) || nh->nlmsg_seq != 1)
+		goto out;
+	if (nh->nlmsg_type == NLMSG_ERROR) {
+		const struct nlmsgerr *e = NLMSG_DATA(nh);
+
+		if (nh->nlmsg_len >= NLMSG_LENGTH(sizeof(*e)) && e->error < 0)
+			ret = e->error;
+		goto out;
+	}
+	/* The attributes after the nfgenmsg: NFTA_GEN_ID, a big-endian u32. */
+	for (size_t off = NLMSG_LENGTH(sizeof(struct nfgenmsg));
+	     off + NLA_HDRLEN <= nh->nlmsg_len && off + NLA_HDRLEN <= (size_t)n;) {
+		const struct nlattr *a = (const struct nlattr *)((const char *)nh + off);
+		uint32_t gen;
+
+		if (a->nla_len < NLA_HDRLEN || off + a->nla_len > nh->nlmsg_len ||
+		    off + a->nla_len > (size_t)n)
+			break;
+		if ((a->nla_type & NLA_TYPE_MASK) == NFTA_GEN_ID && a->nla_len >= NLA_HDRLEN + 4) {
+			memcpy(&gen, (const char *)a + NLA_HDRLEN, 4);
+			nft_boot_id(boot, sizeof(boot));
+			stat("/proc/self/ns/net", &ns);
+			snprintf(buf, len, "%s %llu %u\n", boot, (unsigned long long)ns.st_ino,
+				 ntohl(gen));
+			ret = 0;
+			break;
+		}
+		off += NLA_ALIGN(a->nla_len);
+	}
+out:
+	close(fd);
+	return ret;
+}
+
 int nft_part_apply(const char *run_dir, const char *name, const char *text, bool dry_run,
 		   bool *changed, char **cmds, struct verr *err)
 {
 	char *names[PART_MAX + 1] = { NULL }, *texts[PART_MAX + 1] = { NULL };
-	char *old = NULL, *live = NULL, *saved = NULL, *tx = NULL;
-	char dir[448], path[512], ppath[512], listpath[512];
+	char *old = NULL, *live = NULL, *saved = NULL, *tx = NULL, *stamp = NULL;
+	char dir[448], path[512], ppath[512], listpath[512], genpath[512], gen[96] = "";
 	int n = 0, nt = 0, lockfd = -1, ret;
 	bool have_self = false, change;
 
@@ -585,6 +671,7 @@ int nft_part_apply(const char *run_dir, const char *name, const char *text, bool
 	}
 	part_path(run_dir, name, path, sizeof(path));
 	snprintf(listpath, sizeof(listpath), "%s/table.list", dir);
+	snprintf(genpath, sizeof(genpath), "%s/table.gen", dir);
 	if (!dry_run) {
 		ret = file_mkdir_p(dir, 0755, err);
 		if (ret == 0)
@@ -627,6 +714,24 @@ int nft_part_apply(const char *run_dir, const char *name, const char *text, bool
 		}
 		nt++;
 	}
+	/*
+	 * Unchanged text, and no change to the ruleset since the last look
+	 * found the table as visp left it: nothing to list, nothing to do.
+	 * The generation is read before the listing, so that a change made
+	 * while listing shows as a new generation next time.
+	 */
+	if (ruleset_stamp(gen, sizeof(gen)) < 0)
+		gen[0] = '\0';
+	if (gen[0] && text && old && !strcmp(old, text) && read_text(genpath, &stamp, NULL) == 0 &&
+	    !strcmp(stamp, gen)) {
+		change = false;
+		ret = nft_table_text((const char *const *)texts, nt, &tx, err);
+		if (ret < 0)
+			goto out;
+		if (changed)
+			*changed = false;
+		goto done;
+	}
 	ret = nft_table_list(&live, err);
 	if (ret < 0) {
 		if (!dry_run)
@@ -650,6 +755,8 @@ int nft_part_apply(const char *run_dir, const char *name, const char *text, bool
 		goto out;
 	if (changed)
 		*changed = change;
+	if (!dry_run && !change && gen[0] && text && live && !same(stamp, gen))
+		write_stamp(genpath, gen);
 	if (dry_run || !change)
 		goto done;
 	ret = nft_run(tx, NULL, err);
@@ -664,9 +771,12 @@ int nft_part_apply(const char *run_dir, const char *name, const char *text, bool
 		goto out;
 	free(live);
 	live = NULL;
+	if (ruleset_stamp(gen, sizeof(gen)) < 0)
+		gen[0] = '\0';
 	ret = nft_table_list(&live, err);
 	if (ret < 0)
 		goto out;
+	write_stamp(genpath, live ? gen : "");
 	if (live)
 		ret = write_text(listpath, live, err);
 	else if (unlink(listpath) < 0 && errno != ENOENT)
@@ -687,6 +797,7 @@ out:
 	free(old);
 	free(live);
 	free(saved);
+	free(stamp);
 	free(tx);
 	if (lockfd >= 0)
 		close(lockfd);

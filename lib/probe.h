@@ -16,6 +16,14 @@
  */
 #define PROBE_DEFAULT_TIMEOUT_MS 2500
 #define PROBE_DEFAULT_TRIES 5
+/*
+ * The check of a tunnel that worked before: a train of PROBE_DEFAULT_TRIES
+ * requests 200 ms apart, given up after a second. One lost packet (or
+ * four) does not fail it; a dead gateway is known in a second rather than
+ * 2.5. A fresh tunnel keeps the longer patience: cjdns may still be setting
+ * up its session with the gateway when the first request goes out.
+ */
+#define PROBE_CHECK_TIMEOUT_MS 1000
 
 /*
  * Several targets at once (ICMP echo, or a TCP connection when port is

@@ -3,7 +3,8 @@
 # visp client connect against gateways that misbehave: a lease endpoint
 # that trickles its answer, one that accepts and never answers, one that
 # sends 10 MB, one that sends garbage, one that grants a lease its cjdns
-# never honours; and the client's own cjdns losing admin replies.
+# never honours; and the client's own cjdns losing admin replies, or
+# falling silent just as a connection gets its addresses.
 #
 #   hostile ns ($nsh)                  client ns ($nsc)                 gateway ns ($nsg)
 #  +-----------------------+        +------------------------+        +---------------------------+
@@ -270,6 +271,28 @@ for round in 1 2 3; do
 	vc client disconnect >/dev/null 2>&1 || fail "a clean disconnect failed"
 	nothing_left "round $round with lost replies"
 done
+
+step "cjdns falls silent as the addresses arrive: the failed connect leaves no prefix in RouteGen"
+# The three tries of the first IpTunnel_showConnection that carries the
+# addresses get no answer: the address wait dies with the gateway's answer
+# (and its prefix) already in cjdns. The teardown's own look is answered.
+sed 's/"port": 11234/"port": 11236/' "$tmp/c.conf" >"$tmp/c-mute.conf"
+ip netns exec "$nsc" "$PY" "$PROXY" --listen 127.0.0.1:11236 --target 127.0.0.1:11234 \
+	--mute ip4Address:3 --ready-file "$tmp/mute.ready" --log "$tmp/mute.log" &
+mute_pid=$!
+pids+=("$mute_pid")
+poll 10 test -s "$tmp/mute.ready" || fail "the muting proxy did not start"
+rc=0
+nc "$VISP" -c "$tmp/c-mute.conf" client connect --wait 4 "$kg" >/dev/null 2>"$tmp/mute.err" || rc=$?
+echo "   connect: exit $rc $(grep '^visp: ' "$tmp/mute.err" | tail -n 1)"
+stop_pid "$mute_pid"	# its counts go to the log as it exits
+grep -q "muted=3" "$tmp/mute.log" || fail "the proxy did not mute the address replies: $(tail -n 1 "$tmp/mute.log")"
+[ $rc -eq 6 ] || fail "connect with cjdns silent at the addresses: exit $rc, want 6: $(cat "$tmp/mute.err")"
+prefixes() { nc "$PY" "$ADMIN" --admin 127.0.0.1:11234 --password "$pw" RouteGen_getPrefixes; }
+prefixes | grep -q '"routes": \[\]' || fail "the failed connect left a prefix in cjdns's RouteGen: $(prefixes)"
+vc client disconnect >/dev/null 2>"$tmp/disc.err" || fail "disconnect: $(cat "$tmp/disc.err")"
+nothing_left "connect with cjdns silent at the addresses"
+prefixes | grep -q '"routes": \[\]' || fail "disconnect left a prefix in cjdns's RouteGen: $(prefixes)"
 
 for f in "$tmp/serve.log"; do
 	! grep -E 'Sanitizer|runtime error' "$f" || fail "lease serve: sanitizer report above"

@@ -17,6 +17,10 @@ the hard case, a change made but its answer lost):
   --garbage P       replace a reply with random bytes (not bencode)
   --truncate P      cut a reply in half (undecodable)
   --duplicate P     send a reply twice
+  --mute TEXT:N     drop the first N replies that contain TEXT (say
+                    "ip4Address:3": cjdns falls silent the moment a
+                    connection gets its addresses, for all of visp's
+                    tries of that call, and answers again after)
   --auth-failed P   answer an authenticated request (q=auth) itself with
                     cjdns's {"error": "Auth failed."} and its txid, without
                     forwarding it; cookie and other requests pass
@@ -70,7 +74,8 @@ class Proxy:
         self.later = []		# (due, seq, client, data): delayed replies
         self.seq = 0
         self.counts = {k: 0 for k in ("requests", "replies", "dropped", "delayed", "garbage",
-                                      "truncated", "duplicated", "auth_failed", "lost")}
+                                      "truncated", "duplicated", "auth_failed", "lost", "muted")}
+        self.mute_left = opts.mute[1] if opts.mute else 0
         self.running = True
 
     @staticmethod
@@ -151,6 +156,10 @@ class Proxy:
         self.counts["replies"] += 1
         r = self.rng.random
         o = self.opts
+        if self.mute_left and o.mute[0] in data:
+            self.mute_left -= 1
+            self.counts["muted"] += 1
+            return
         if o.drop and r() < o.drop:
             self.counts["dropped"] += 1
             return
@@ -192,6 +201,13 @@ class Proxy:
             self.flush_due()
 
 
+def mute(text):
+    what, _, n = text.rpartition(":")
+    if not what or not n.isdigit() or int(n) < 1:
+        raise argparse.ArgumentTypeError("TEXT:N with N >= 1: %r" % text)
+    return what.encode(), int(n)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="Faults apply to replies only; P is a probability.")
@@ -207,6 +223,8 @@ def main():
                     help="cut a reply in half")
     ap.add_argument("--duplicate", type=probability, default=0.0, metavar="P",
                     help="send a reply twice")
+    ap.add_argument("--mute", type=mute, metavar="TEXT:N",
+                    help="drop the first N replies that contain TEXT")
     ap.add_argument("--auth-failed", type=probability, default=0.0, metavar="P",
                     help='answer an authenticated request with "Auth failed." itself')
     ap.add_argument("--seed", type=int, default=1, help="seed of the random choices (default 1)")
@@ -222,7 +240,7 @@ def main():
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     faults = " ".join("%s=%s" % (k, getattr(opts, k)) for k in
-                      ("drop", "delay_ms", "garbage", "truncate", "duplicate", "auth_failed")
+                      ("drop", "delay_ms", "garbage", "truncate", "duplicate", "auth_failed", "mute")
                       if getattr(opts, k))
     print("faultproxy %d: %s:%d -> %s:%d, seed %d, %s" % (os.getpid(), *opts.listen, *opts.target,
           opts.seed, faults or "no faults"), file=log, flush=True)
