@@ -12,7 +12,7 @@ SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 PKG_CONFIG ?= pkg-config
 
-PKGS := libcurl yajl libnl-route-3.0 popt libsodium sqlite3 libnftables
+PKGS := libcurl yajl libnl-route-3.0 popt sqlite3 libnftables
 VERSION := $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1)
 
 CC ?= cc
@@ -26,7 +26,7 @@ VISP_CFLAGS := -std=gnu11 -Wall -Wextra -Wmissing-prototypes -Wformat=2 -Wno-unu
 # opened on first use by the module that needs them (lib/dl.h): each costs
 # every run of visp a fraction of a millisecond to milliseconds otherwise.
 # The tests link them all (test_leasedb inspects stores with SQLite).
-LINKED := yajl popt libsodium
+LINKED := yajl popt
 # popt and yajl go into the binary when their static archives are installed
 # (Debian's libpopt-dev and libyajl-dev ship them): a shared library costs
 # every run the dynamic loader's work, five or six page faults each (tens of
@@ -36,7 +36,7 @@ STATIC_LIBS ?= popt yajl
 archive_of = $(firstword $(wildcard $(addprefix $(shell $(PKG_CONFIG) --variable=libdir $(1))/lib$(1),.a _s.a)))
 STATIC_ARCHIVES := $(foreach l,$(filter $(STATIC_LIBS),$(LINKED)),$(call archive_of,$(l)))
 SHARED_LINKED := $(foreach l,$(LINKED),$(if $(and $(filter $(l),$(STATIC_LIBS)),$(call archive_of,$(l))),,$(l)))
-VISP_LIBS := $(STATIC_ARCHIVES) $(shell $(PKG_CONFIG) --libs $(SHARED_LINKED)) -ldl
+VISP_LIBS := $(STATIC_ARCHIVES) $(if $(strip $(SHARED_LINKED)),$(shell $(PKG_CONFIG) --libs $(SHARED_LINKED))) -ldl
 TEST_LIBS := $(shell $(PKG_CONFIG) --libs $(filter-out libcurl,$(PKGS)) cmocka)
 
 ifeq ($(SAN),1)

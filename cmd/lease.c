@@ -109,7 +109,13 @@ static void print_lease_line(const struct lease *l)
 	if (l->has_ipv6)
 		cidr_format(&l->ipv6, false, a6, sizeof(a6));
 	proto_format_time(l->expires, when);
-	usage_limits(ctx.cfg, l, usage_period_start(ctx.cfg, time(NULL)), &u);
+	/*
+	 * Which period the stored usage counts in matters only when there is
+	 * some: its start is in local time, and the first use of local time
+	 * reads /etc/localtime (a grant's line would pay for it for nothing).
+	 */
+	usage_limits(ctx.cfg, l, l->down_bytes || l->up_bytes ?
+		     usage_period_start(ctx.cfg, time(NULL)) : l->period_start, &u);
 	format_limits(&u, rate, sizeof(rate), quota, sizeof(quota));
 	printf("%-54s  %-15s  %-24s  %-20s  %6s  %6s  %-17s  %-15s  %s%s\n", l->key, a4, a6,
 	       lease_is_current(l, time(NULL)) ? when : "expired",

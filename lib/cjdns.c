@@ -8,12 +8,12 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +21,7 @@
 #include "cjdns.h"
 #include "fileutil.h"
 #include "key.h"
+#include "sha2.h"
 
 /* A reply is at most 64 KiB (cjdns aborts rather than send more). */
 #define REPLY_MAX 65536
@@ -46,6 +47,20 @@ struct cjdns {
 
 static void bulk_take(struct cjdns *cj, struct bulk *b, struct bval *reply);
 
+/*
+ * The txid prefix of a run where getrandom has nothing yet (early boot) or
+ * does not exist: the pid and the clock differ from one run to the next too.
+ */
+static void weak_random(unsigned char rnd[4])
+{
+	struct timespec ts;
+	uint32_t v;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	v = (uint32_t)getpid() * 2654435761u ^ (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec;
+	memcpy(rnd, &v, sizeof(v));
+}
+
 int cjdns_open(struct cjdns **out, const char *host, int port, const char *password,
 	       struct verr *err)
 {
@@ -55,8 +70,6 @@ int cjdns_open(struct cjdns **out, const char *host, int port, const char *passw
 	char portstr[8];
 	int ret, gai;
 
-	if (sodium_init() < 0)
-		return verr_set(err, -EIO, "cannot initialise libsodium");
 	cj = calloc(1, sizeof(*cj));
 	if (!cj || !(cj->rbuf = malloc(REPLY_MAX + 1))) {
 		ret = -ENOMEM;
@@ -72,8 +85,10 @@ int cjdns_open(struct cjdns **out, const char *host, int port, const char *passw
 		ret = -ENOMEM;
 		goto out;
 	}
-	randombytes_buf(rnd, sizeof(rnd));
-	sodium_bin2hex(cj->txid_prefix, sizeof(cj->txid_prefix), rnd, sizeof(rnd));
+	/* A prefix that other runs are unlikely to share: not a secret. */
+	if (getrandom(rnd, sizeof(rnd), GRND_NONBLOCK) != sizeof(rnd))
+		weak_random(rnd);
+	hex_lower(cj->txid_prefix, rnd, sizeof(rnd));
 	snprintf(portstr, sizeof(portstr), "%d", port);
 	gai = getaddrinfo(host, portstr, &hints, &res);
 	if (gai) {
@@ -115,7 +130,7 @@ void cjdns_close(struct cjdns *cj)
 	if (cj->fd >= 0)
 		close(cj->fd);
 	if (cj->password) {
-		sodium_memzero(cj->password, strlen(cj->password));
+		explicit_bzero(cj->password, strlen(cj->password));
 		free(cj->password);
 	}
 	free(cj->rbuf);
@@ -165,8 +180,8 @@ int cjdns_encode_request(const char *password, const char *cookie, const char *f
 			 const struct bval *args, const char *txid, char **out, size_t *outlen,
 			 struct verr *err)
 {
-	unsigned char digest[crypto_hash_sha256_BYTES];
-	char buf[CJDNS_MAX_REQUEST + 1], h[2 * crypto_hash_sha256_BYTES + 1];
+	uint8_t digest[SHA256_BYTES];
+	char buf[CJDNS_MAX_REQUEST + 1], h[2 * SHA256_BYTES + 1];
 	char *enc = NULL;
 	size_t elen = 0, at = 0, hash_at = 0;
 	bool fits;
@@ -182,14 +197,14 @@ int cjdns_encode_request(const char *password, const char *cookie, const char *f
 	fits = fits && PUT_KEY("args") &&
 	       put_raw(buf, sizeof(buf), &at, enc ? enc : "de", enc ? elen : 2);
 	if (password) {
-		crypto_hash_sha256_state st;
+		struct sha256 st;
 
 		/* H0 = hex sha256(password || cookie), the placeholder the hash is taken over. */
-		crypto_hash_sha256_init(&st);
-		crypto_hash_sha256_update(&st, (const unsigned char *)password, strlen(password));
-		crypto_hash_sha256_update(&st, (const unsigned char *)cookie, strlen(cookie));
-		crypto_hash_sha256_final(&st, digest);
-		sodium_bin2hex(h, sizeof(h), digest, sizeof(digest));
+		sha256_init(&st);
+		sha256_update(&st, password, strlen(password));
+		sha256_update(&st, cookie, strlen(cookie));
+		sha256_final(&st, digest);
+		hex_lower(h, digest, sizeof(digest));
 		fits = fits && PUT_KEY("cookie") &&
 		       put_str(buf, sizeof(buf), &at, cookie, strlen(cookie)) && PUT_KEY("hash") &&
 		       put_str(buf, sizeof(buf), &at, h, 64);
@@ -207,8 +222,8 @@ int cjdns_encode_request(const char *password, const char *cookie, const char *f
 	}
 	if (password) {
 		/* H = hex sha256(the request with H0 in it), written over H0. */
-		crypto_hash_sha256(digest, (const unsigned char *)buf, at);
-		sodium_bin2hex(h, sizeof(h), digest, sizeof(digest));
+		sha256(buf, at, digest);
+		hex_lower(h, digest, sizeof(digest));
 		memcpy(buf + hash_at, h, 64);
 	}
 	*out = malloc(at + 1);
@@ -221,8 +236,9 @@ int cjdns_encode_request(const char *password, const char *cookie, const char *f
 	*outlen = at;
 	ret = 0;
 out:
-	sodium_memzero(h, sizeof(h));
-	sodium_memzero(buf, sizeof(buf));
+	explicit_bzero(digest, sizeof(digest));
+	explicit_bzero(h, sizeof(h));
+	explicit_bzero(buf, sizeof(buf));
 	free(enc);
 	return ret;
 }

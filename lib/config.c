@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,7 +85,7 @@ void config_wipe_free(char *secret)
 {
 	if (!secret)
 		return;
-	sodium_memzero(secret, strlen(secret));
+	explicit_bzero(secret, strlen(secret));
 	free(secret);
 }
 
@@ -564,7 +563,7 @@ int config_read_password(const char *path, char **out, struct verr *err)
 		return ret;
 	text[strcspn(text, "\r\n")] = '\0';
 	*out = strdup(text);
-	sodium_memzero(text, len);
+	explicit_bzero(text, len);
 	free(text);
 	return *out ? 0 : -ENOMEM;
 }
@@ -739,7 +738,7 @@ int config_load(struct visp_config **out, const char *path, bool require_root_ow
 	cfg = NULL;
 out:
 	if (text) {
-		sodium_memzero(text, len);
+		explicit_bzero(text, len);
 		free(text);
 	}
 	config_free(cfg);

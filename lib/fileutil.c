@@ -53,11 +53,27 @@ static int check_stat(int fd, const char *path, unsigned flags, struct verr *err
 	return 0;
 }
 
+/*
+ * Room for the file as fstat sizes it, and the byte past the end that tells
+ * it has grown: a small heap block for a small file, where max + 1 bytes
+ * (a MiB for a config) would be an mmap and a munmap each run, and a fresh
+ * page fault. A page for files that do not know their size (/proc, FIFOs).
+ */
+static size_t first_cap(int fd, size_t max)
+{
+	struct stat st;
+	size_t cap = 4096;
+
+	if (fstat(fd, &st) == 0 && st.st_size > 0 && (unsigned long long)st.st_size < max)
+		cap = (size_t)st.st_size + 1;
+	return cap < max + 1 ? cap : max + 1;
+}
+
 int file_read(const char *path, size_t max, unsigned flags, char **out, size_t *len,
 	      struct verr *err)
 {
-	char *buf = NULL;
-	size_t n = 0;
+	char *buf = NULL, *bigger;
+	size_t n = 0, cap;
 	ssize_t r = 0;
 	int fd, ret;
 
@@ -71,14 +87,25 @@ int file_read(const char *path, size_t max, unsigned flags, char **out, size_t *
 	ret = check_stat(fd, path, flags, err);
 	if (ret < 0)
 		goto out;
-	buf = malloc(max + 1);
+	cap = first_cap(fd, max);
+	buf = malloc(cap + 1);
 	if (!buf) {
 		ret = verr_set(err, -ENOMEM, "out of memory");
 		goto out;
 	}
 	/* One byte more than allowed tells a file at the limit from a larger one. */
-	while (n < max + 1 && (r = read(fd, buf + n, max + 1 - n)) > 0)
+	while (n < max + 1 && (r = read(fd, buf + n, cap - n)) > 0) {
 		n += r;
+		if (n < cap || cap == max + 1)
+			continue;
+		cap = cap < (max + 1) / 2 ? 2 * cap : max + 1;
+		bigger = realloc(buf, cap + 1);
+		if (!bigger) {
+			ret = verr_set(err, -ENOMEM, "out of memory");
+			goto out;
+		}
+		buf = bigger;
+	}
 	if (r < 0) {
 		ret = verr_set(err, -errno, "cannot read '%s': %s", path, strerror(errno));
 		goto out;

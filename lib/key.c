@@ -4,9 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "key.h"
+#include "sha2.h"
 
 #define KEY_B32LEN 52
 
@@ -67,10 +66,10 @@ void key_format(const uint8_t key[KEY_BYTES], char out[KEY_BUFLEN])
 
 void key_to_ip6(const uint8_t key[KEY_BYTES], uint8_t ip6[16])
 {
-	uint8_t h[crypto_hash_sha512_BYTES];
+	uint8_t h[SHA512_BYTES];
 
-	crypto_hash_sha512(h, key, KEY_BYTES);
-	crypto_hash_sha512(h, h, sizeof(h));
+	sha512(key, KEY_BYTES, h);
+	sha512(h, sizeof(h), h);
 	memcpy(ip6, h, 16);
 }
 

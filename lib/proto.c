@@ -11,13 +11,35 @@
 
 #define MAX_DEPTH 8
 
+/*
+ * The date by arithmetic (days since 1970 to the proleptic Gregorian
+ * calendar, in 400-year eras of 146097 days whose years start on March 1,
+ * so that February's leap day comes last), not by gmtime_r: glibc's reads
+ * /etc/localtime on first use even for UTC, for its leap seconds, which
+ * costs a lease grant four system calls and a page fault or two. POSIX
+ * time has no leap seconds, and neither does this.
+ */
 void proto_format_time(int64_t t, char buf[32])
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
+	int64_t days = t / 86400, secs = t % 86400;
+	int64_t era, doe, yoe, doy, mp, year, month, day;
 
-	gmtime_r(&tt, &tm);
-	strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (secs < 0) {
+		secs += 86400;
+		days--;
+	}
+	days += 719468;			/* from 1970-01-01 to 0000-03-01 */
+	era = (days >= 0 ? days : days - 146096) / 146097;
+	doe = days - era * 146097;					/* [0, 146096] */
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;	/* [0, 399] */
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);			/* [0, 365] */
+	mp = (5 * doy + 2) / 153;					/* March = 0 */
+	day = doy - (153 * mp + 2) / 5 + 1;
+	month = mp < 10 ? mp + 3 : mp - 9;
+	year = yoe + era * 400 + (month <= 2);
+	/* An int year, as struct tm has (the bounds of gmtime_r: far past 9999). */
+	snprintf(buf, 32, "%04d-%02d-%02dT%02d:%02d:%02dZ", (int)year, (int)month, (int)day,
+		 (int)(secs / 3600), (int)(secs / 60 % 60), (int)(secs % 60));
 }
 
 /* 9999-12-31T23:59:59Z: the last time that prints with a four-digit year. */

@@ -12,7 +12,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +22,7 @@
 
 #include "bencode.h"
 #include "cjdns.h"
+#include "sha2.h"
 
 #define PW "topo-admin-pw"
 
@@ -51,21 +51,21 @@ static bool hash_ok(const char *bytes, size_t len, const char *pw)
 		goto out;
 	snprintf(cookie, sizeof(cookie), "%s", bval_dict_str(v, "cookie"));
 	{
-		crypto_hash_sha256_state st;
+		struct sha256 st;
 
-		crypto_hash_sha256_init(&st);
-		crypto_hash_sha256_update(&st, (const unsigned char *)pw, strlen(pw));
-		crypto_hash_sha256_update(&st, (const unsigned char *)cookie, strlen(cookie));
-		crypto_hash_sha256_final(&st, d);
+		sha256_init(&st);
+		sha256_update(&st, pw, strlen(pw));
+		sha256_update(&st, cookie, strlen(cookie));
+		sha256_final(&st, d);
 	}
-	sodium_bin2hex(h0, sizeof(h0), d, 32);
+	hex_lower(h0, d, 32);
 	memcpy(copy, bytes, len);
 	at = memmem(copy, len, bval_dict_str(v, "hash"), 64);
 	if (!at)
 		goto out;
 	memcpy(at, h0, 64);
-	crypto_hash_sha256(d, (unsigned char *)copy, len);
-	sodium_bin2hex(h, sizeof(h), d, 32);
+	sha256(copy, len, d);
+	hex_lower(h, d, 32);
 	ok = !strcmp(h, bval_dict_str(v, "hash"));
 out:
 	bval_free(v);
