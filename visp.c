@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "cmd.h"
 
 struct visp_ctx ctx;
@@ -61,10 +62,10 @@ static const struct noun *find_noun(const char *name)
  */
 static int leave(int rc)
 {
-#ifndef __SANITIZE_ADDRESS__
-	fflush(NULL);
-	_exit(rc);
-#endif
+	if (!VISP_ASAN) {
+		fflush(NULL);
+		_exit(rc);
+	}
 	return rc;
 }
 

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "asan.h"
 #include "dl.h"
 #include "fileutil.h"
 #include "hugeheap.h"
@@ -2038,17 +2039,6 @@ static const sqlite3_mem_methods sql_mem = {
 	NULL
 };
 
-#if defined(__SANITIZE_ADDRESS__)
-#define ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define ASAN 1
-#endif
-#endif
-#ifndef ASAN
-#define ASAN 0
-#endif
-
 /*
  * Before SQLite initializes (the first open): its memory in a huge page
  * where the kernel gives one, and no bulk allocation of page cache lines at
@@ -2059,7 +2049,7 @@ static const sqlite3_mem_methods sql_mem = {
  */
 static void sqlite_memory(void)
 {
-	if (!ASAN && hugeheap_init())
+	if (!VISP_ASAN && hugeheap_init())
 		sym_sqlite3_config(SQLITE_CONFIG_MALLOC, &sql_mem);
 	sym_sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, 0);
 }
