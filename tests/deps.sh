@@ -8,7 +8,7 @@ PKGS="make gcc clang pkg-config libc6-dev
 libcurl4-openssl-dev libyajl-dev libnl-route-3-dev libpopt-dev
 libsqlite3-dev libnftables-dev libcmocka-dev
 python3 iproute2 nftables iputils-ping curl socat sudo systemd valgrind bash-completion
-groff-base hyperfine time"
+groff-base hyperfine time strace"
 
 missing=
 for p in $PKGS; do

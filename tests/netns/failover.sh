@@ -42,7 +42,7 @@ skip() { echo "SKIP: $*"; exit 77; }
 [ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces)"
 [ -x "$visp" ] || skip "no visp binary at $visp (run make)"
 "$visp" tunnel --help >/dev/null 2>&1 || skip "visp tunnel (gateway side) is not built in"
-for t in python3 socat curl ip nft ping; do
+for t in python3 socat curl ip nft ping strace; do
 	command -v "$t" >/dev/null || skip "$t is not installed"
 done
 [ -c /dev/net/tun ] || skip "no /dev/net/tun"
@@ -241,12 +241,10 @@ vc -v client connect >/dev/null 2>"$tmp/healthy.log" || fail "healthy connect: $
 	fail "a healthy run changed the routes or the table"
 # Nor does it list the table (libnftables) while the ruleset's generation
 # says nothing changed since the kill switch was put in place...
-if command -v strace >/dev/null; then
-	nc1 strace -f -e trace=openat -o "$tmp/healthy.strace" "$visp" -q -c "$tmp/c.conf" \
-		client connect >/dev/null 2>&1 || fail "healthy connect under strace"
-	! grep -q libnftables "$tmp/healthy.strace" ||
-		fail "a healthy run with the ruleset unchanged loaded libnftables"
-fi
+nc1 strace -f -e trace=openat -o "$tmp/healthy.strace" "$visp" -q -c "$tmp/c.conf" \
+	client connect >/dev/null 2>&1 || fail "healthy connect under strace"
+! grep -q libnftables "$tmp/healthy.strace" ||
+	fail "a healthy run with the ruleset unchanged loaded libnftables"
 # ...and when something did change it, the next run mends the kill switch.
 nc1 nft delete chain inet visp ks_forward
 vc client connect >/dev/null 2>"$tmp/mend.log" || fail "connect after a chain went: $(cat "$tmp/mend.log")"
