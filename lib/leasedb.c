@@ -1764,8 +1764,11 @@ out:
 	return ret;
 }
 
-/* Bring the schema to LEASEDB_SCHEMA; refuse databases that are not ours or are newer. */
-static int migrate(struct leasedb *db, struct verr *err)
+/*
+ * Bring the schema to LEASEDB_SCHEMA; refuse databases that are not ours or
+ * are newer. A read-only connection cannot: -EROFS for an older schema.
+ */
+static int migrate(struct leasedb *db, bool ro, struct verr *err)
 {
 	char text[64];
 	int64_t version = 0, app = 0, tables = 0;
@@ -1799,6 +1802,12 @@ static int migrate(struct leasedb *db, struct verr *err)
 		ret = 0;
 		if (version == LEASEDB_SCHEMA || locked)
 			break;
+		if (ro) {
+			ret = verr_set(err, -EROFS, "lease store '%s' has schema version %lld, "
+				       "older than this visp's %d", db->path, (long long)version,
+				       LEASEDB_SCHEMA);
+			goto out;
+		}
 		/* Look again under the write lock: another process may be migrating. */
 		ret = begin(db, DURABLE, err);
 		if (ret < 0)
@@ -2144,7 +2153,7 @@ static int open_store(struct leasedb **out, const char *state_dir, bool ro, stru
 	ret = exec(db, "PRAGMA cache_size = -256", err);
 	if (ret < 0)
 		goto out;
-	ret = migrate(db, err);
+	ret = migrate(db, ro, err);
 	if (ret < 0)
 		goto out;
 	*out = db;
@@ -2166,7 +2175,20 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err)
 
 int leasedb_open_ro(struct leasedb **out, const char *state_dir, struct verr *err)
 {
-	return open_store(out, state_dir, true, err);
+	struct verr old = { 0 };
+	int ret;
+
+	ret = open_store(out, state_dir, true, &old);
+	if (ret != -EROFS) {
+		if (ret < 0 && err)
+			*err = old;
+		return ret;
+	}
+	/* A store of an older visp: upgraded by the first run that may write it. */
+	ret = open_store(out, state_dir, false, err);
+	if (ret < 0)
+		verr_wrap(err, "%s; upgrading it", old.msg);
+	return ret;
 }
 
 void leasedb_close(struct leasedb *db)

@@ -71,7 +71,8 @@ int leasedb_open(struct leasedb **out, const char *state_dir, struct verr *err);
  * The same, read-only, for commands that only read (lease list, show): they
  * then work on a read-only file system and write nothing. A store that does
  * not exist yet is created as by leasedb_open. Needs the -shm file that
- * writers keep (SQLite's WAL index); the schema must be up to date.
+ * writers keep (SQLite's WAL index). A store of an older schema is upgraded
+ * first, as leasedb_open would, which needs write access to it.
  */
 int leasedb_open_ro(struct leasedb **out, const char *state_dir, struct verr *err);
 /*

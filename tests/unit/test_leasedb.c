@@ -653,16 +653,8 @@ static void schema_version(void **state)
  * as shipped) gains the accounting columns and keeps its leases: they have
  * the config's limits (-1) and no usage yet.
  */
-static void migrate_v1(void **state)
+static void make_v1(const char *path)
 {
-	struct t *t = *state;
-	struct leasedb *db = NULL;
-	struct verr err = { 0 };
-	struct lease l;
-	char path[160];
-
-	assert_int_equal(mkdir(t->state, 0700), 0);
-	snprintf(path, sizeof(path), "%s/leases.db", t->state);
 	sql(path, "CREATE TABLE leases ("
 		  " key TEXT NOT NULL PRIMARY KEY CHECK (length(key) BETWEEN 1 AND 54),"
 		  " name TEXT CHECK (length(name) <= 63),"
@@ -683,6 +675,19 @@ static void migrate_v1(void **state)
 		  "INSERT INTO leases VALUES ('5n251q3f00d1c1ctmzp7yryq4ypcgxm9mc6ujy6plygf30cjphf0.k',"
 		  " 'alice', x'ac171702', 24, NULL, NULL, 1, 4000000000, 1, 0, 3, 77);"
 		  "PRAGMA user_version = 1; PRAGMA application_id = 1986622320;");
+}
+
+static void migrate_v1(void **state)
+{
+	struct t *t = *state;
+	struct leasedb *db = NULL;
+	struct verr err = { 0 };
+	struct lease l;
+	char path[160];
+
+	assert_int_equal(mkdir(t->state, 0700), 0);
+	snprintf(path, sizeof(path), "%s/leases.db", t->state);
+	make_v1(path);
 	assert_int_equal(leasedb_open(&db, t->state, &err), 0);
 	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
 	assert_int_equal(leasedb_get(db, K[0], &l, &err), 0);
@@ -694,6 +699,29 @@ static void migrate_v1(void **state)
 	assert_int_equal(l.quota, -1);
 	assert_int_equal(l.down_bytes, 0);
 	assert_int_equal(l.period_start, 0);
+	leasedb_close(db);
+}
+
+/*
+ * The same store, first opened by a reader (lease list after an upgrade of
+ * visp): upgraded, as a writer would, rather than refused.
+ */
+static void migrate_v1_ro(void **state)
+{
+	struct t *t = *state;
+	struct leasedb *db = NULL;
+	struct verr err = { 0 };
+	struct lease l;
+	char path[160];
+
+	assert_int_equal(mkdir(t->state, 0700), 0);
+	snprintf(path, sizeof(path), "%s/leases.db", t->state);
+	make_v1(path);
+	assert_int_equal(leasedb_open_ro(&db, t->state, &err), 0);
+	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
+	assert_int_equal(leasedb_get(db, K[0], &l, &err), 0);
+	assert_string_equal(l.name, "alice");
+	assert_int_equal(l.quota, -1);
 	leasedb_close(db);
 }
 
@@ -1123,6 +1151,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(grant_and_renew, setup, teardown),
 		cmocka_unit_test_setup_teardown(read_only_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(migrate_v1, setup, teardown),
+		cmocka_unit_test_setup_teardown(migrate_v1_ro, setup, teardown),
 		cmocka_unit_test_setup_teardown(keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(affinity_after_revoke, setup, teardown),
 		cmocka_unit_test_setup_teardown(affinity_after_expiry, setup, teardown),
