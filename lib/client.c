@@ -258,6 +258,17 @@ static bool same_addrs(const struct offer *a, const struct offer *b)
 	       (!a->has_ipv6 || same_addr(&a->ipv6, &b->ipv6));
 }
 
+/* The same routes, in the same order (as a gateway's config lists them). */
+static bool same_routes(const struct offer *a, const struct offer *b)
+{
+	if (a->default_route != b->default_route || a->nroutes != b->nroutes)
+		return false;
+	for (int i = 0; i < a->nroutes; i++)
+		if (!cidr_equal(&a->routes[i], &b->routes[i]))
+			return false;
+	return true;
+}
+
 /* Does what cjdns says match the lease? */
 static bool conn_matches(const struct client_state *st, const struct iptunnel_conn *tc)
 {
@@ -687,7 +698,12 @@ static int attempt(struct client *c, const struct candidate *cand,
 	return ret;
 }
 
-/* Renew when past half the lease's life. *moved: the gateway changed our addresses. */
+/*
+ * Renew when past half the lease's life. *moved: the gateway changed our
+ * addresses or its routes. Either takes a reconnect: the routes installed
+ * are the old lease's, and a new offer's routes are checked against the
+ * host's (guard_offer) before any of them is installed.
+ */
 static int renew_if_due(struct client *c, bool *renewed, bool *moved, struct verr *err)
 {
 	struct client_state *st = &c->st;
@@ -716,7 +732,7 @@ static int renew_if_due(struct client *c, bool *renewed, bool *moved, struct ver
 		verr_clear(err);
 		return 0;
 	}
-	*moved = !same_addrs(&o, &st->lease);
+	*moved = !same_addrs(&o, &st->lease) || !same_routes(&o, &st->lease);
 	st->lease = o;
 	st->leased_at = now;
 	*renewed = true;
@@ -808,7 +824,8 @@ static int keep(struct client *c, struct cands *k, struct client_result *res, bo
 	ret = renew_if_due(c, &renewed, &moved, err);
 	if (ret < 0 || moved) {
 		if (moved)
-			note(c, false, "the gateway moved our lease: reconnecting");
+			note(c, false, "the gateway changed our lease's addresses or routes: "
+			     "reconnecting");
 		return ret;
 	}
 	res->renewed = renewed;

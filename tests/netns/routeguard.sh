@@ -7,6 +7,7 @@
 # underlay address, a pinned peer; "0.0.0.0/0" and "::/0"; a route covering
 # a static route of the client's; one equal to a foreign route on the tun.
 # After each connect and disconnect the client's routing is what it was.
+# A renewal whose routes changed reconnects, so the new routes meet the same checks.
 #
 #   client ns ($nsc)                               gateway ns ($nsg)
 #  +-------------------------------------+       +------------------------------------+
@@ -107,7 +108,7 @@ node_call g IpTunnel_allowConnection "publicKeyOfAuthorizedNode=$kc" \
 
 # The lease endpoint: offers the routes of routes.json, logs each request's method.
 cat >"$tmp/gw.py" <<'PYEOF'
-import http.server, json, socket, sys
+import http.server, json, socket, sys, time
 gw_key, routes_file, log = sys.argv[1], sys.argv[2], sys.argv[3]
 class Handler(http.server.BaseHTTPRequestHandler):
     def answer(self, body):
@@ -124,7 +125,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer({"public_key": req["public_key"], "gateway_key": gw_key,
                      "ipv4_address": "172.23.23.2/24", "ipv6_address": "fd00:23::2/64",
                      "routes": json.load(open(routes_file)), "gateways": ["172.23.23.1"],
-                     "nameservers": [], "expires": "2099-01-01T00:00:00Z"})
+                     "nameservers": [],
+                     "expires": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 3600))})
     def do_DELETE(self):
         open(log, "a").write("DELETE\n")
         self.answer({})
@@ -248,6 +250,33 @@ nc ip -6 route show 2001:db8:99::/48 | grep -q "dev tun0 proto static" ||
 	bad "foreign route on tun0" "it was replaced"
 vc client disconnect >/dev/null 2>&1 || bad "foreign route on tun0" "disconnect failed"
 as_before "foreign route on tun0"
+
+step "a renewal whose routes changed reconnects: the new routes pass the guard first"
+# renew ROUTES...: the next connect finds the lease past half its life, the gateway offering ROUTES.
+renew() {
+	"$PY" -c 'import json,sys; print(json.dumps(sys.argv[1:]))' "$@" >"$tmp/routes.json"
+	"$PY" -c 'import json,sys; p=sys.argv[1]; s=json.load(open(p)); s["leased_at"]=1; open(p,"w").write(json.dumps(s))' \
+		"$tmp/c/run/client.json"
+	rc=0
+	vc client connect --wait 8 "$url" >/dev/null 2>"$tmp/err" || rc=$?
+	echo "   renewal offering $*: exit $rc $(grep '^visp: ' "$tmp/err" | tail -n 1)"
+}
+echo '["203.0.113.128/26"]' >"$tmp/routes.json"
+vc client connect --wait 8 "$url" >/dev/null 2>"$tmp/err" || fail "connect: $(cat "$tmp/err")"
+renew 203.0.113.64/26
+[ $rc -eq 0 ] || bad "renewal, a route changed" "exit $rc, want 0"
+nc ip route show dev tun0 proto 86 | grep -q "^203.0.113.64/26" ||
+	bad "renewal, a route changed" "the new route is not installed"
+nc ip route show dev tun0 proto 86 | grep -q "^203.0.113.128/26" &&
+	bad "renewal, a route changed" "the old route stayed"
+renew 203.0.113.64/26 198.51.100.0/24
+[ $rc -eq 6 ] || bad "renewal, the underlay subnet" "exit $rc, want 6"
+grep -q "198.51.100.0/24 of the lease" "$tmp/err" ||
+	bad "renewal, the underlay subnet" "the refusal is not named"
+nc ip route show 198.51.100.0/24 | grep -q "dev eth0 proto kernel" ||
+	bad "renewal, the underlay subnet" "the on-link route changed"
+vc client disconnect >/dev/null 2>&1 || bad "renewal" "disconnect failed"
+as_before "renewal"
 
 [ $failed -eq 0 ] || fail "$failed checks failed"
 echo "PASS"
