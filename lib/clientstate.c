@@ -167,7 +167,7 @@ int client_state_load(const char *dir, struct client_state *st, struct verr *err
 
 	client_state_init(st);
 	state_path(dir, CLIENT_STATE_FILE, path, sizeof(path));
-	ret = file_read(path, STATE_MAX_BYTES, 0, &text, &len, err);
+	ret = file_read(path, STATE_MAX_BYTES, FILE_NOFOLLOW, &text, &len, err);
 	if (ret == -EFBIG)
 		ret = -EBADMSG;		/* an oversized state is a damaged one */
 	if (ret < 0)

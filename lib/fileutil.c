@@ -78,7 +78,7 @@ int file_read(const char *path, size_t max, unsigned flags, char **out, size_t *
 	int fd, ret;
 
 	*out = NULL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC | (flags & FILE_NOFOLLOW ? O_NOFOLLOW : 0));
 	if (fd < 0) {
 		if (errno == ENOENT && (flags & FILE_ENOENT_QUIET))
 			return -ENOENT;
@@ -180,11 +180,24 @@ int file_flock(int fd, int wait_ms)
 	}
 }
 
+FILE *file_fopen_state(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	FILE *f;
+
+	if (fd < 0)
+		return NULL;
+	f = fdopen(fd, "r");
+	if (!f)
+		close(fd);
+	return f;
+}
+
 int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *err)
 {
 	int ret;
 
-	*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, mode);
+	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (*fd < 0)
 		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
 	ret = file_flock(*fd, wait_ms);

@@ -22,6 +22,7 @@ enum {
 	FILE_REGULAR = 1 << 0,		/* refuse what is not a regular file */
 	FILE_ROOT_OWNED = 1 << 1,	/* refuse what root does not own or others may write */
 	FILE_ENOENT_QUIET = 1 << 2,	/* a missing file: -ENOENT with no message */
+	FILE_NOFOLLOW = 1 << 3,		/* refuse a symbolic link (-ELOOP): visp's own state */
 };
 
 /*
@@ -46,7 +47,18 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
  */
 int file_flock(int fd, int wait_ms);
 
-/* Open (creating with mode) the lock file path and file_flock it; *fd = -1 on failure. */
+/*
+ * Open visp's own state file path for reading with stdio, never through a
+ * symbolic link (NULL and errno ELOOP): a link in a run or state directory
+ * is not visp's, whoever put it there.
+ */
+FILE *file_fopen_state(const char *path);
+
+/*
+ * Open (creating with mode) the lock file path and file_flock it; *fd = -1
+ * on failure. A symbolic link there is refused (-ELOOP): root would
+ * otherwise create the file it names, wherever that is.
+ */
 int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *err);
 
 /*

@@ -212,7 +212,7 @@ static int load_file(const char *path, struct items *l, struct verr *err)
 	FILE *f = NULL;
 	int ret;
 
-	f = fopen(path, "re");
+	f = file_fopen_state(path);
 	if (!f) {
 		ret = errno == ENOENT ? 0 :
 		      verr_set(err, -errno, "cannot read %s: %s", path, strerror(errno));

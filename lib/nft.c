@@ -446,7 +446,7 @@ static int check_part_name(const char *name, struct verr *err)
 /* A missing file is -ENOENT with no message: the callers treat it as empty. */
 static int read_text(const char *path, char **out, struct verr *err)
 {
-	int ret = file_read(path, TEXT_MAX, FILE_ENOENT_QUIET, out, NULL, err);
+	int ret = file_read(path, TEXT_MAX, FILE_ENOENT_QUIET | FILE_NOFOLLOW, out, NULL, err);
 
 	if (ret == -EFBIG)
 		ret = verr_set(err, -EFBIG, "%s is not a visp nft file", path);

@@ -287,7 +287,7 @@ static bool load_ifaces(const char *run_dir, char *tun, char *uplink)
 	FILE *f;
 	bool ok;
 
-	if (ifaces_path(run_dir, path, sizeof(path)) < 0 || !(f = fopen(path, "re")))
+	if (ifaces_path(run_dir, path, sizeof(path)) < 0 || !(f = file_fopen_state(path)))
 		return false;
 	ok = fscanf(f, "%15s %15s", tun, uplink) == 2;
 	fclose(f);

@@ -3,7 +3,7 @@
  * file_read: whole files up to a limit, sized by fstat where it can be and
  * growing where it cannot (a FIFO says 0 bytes, like /proc files): exact
  * contents at every size around the first buffer and the limit, and -EFBIG
- * one byte past the limit.
+ * one byte past the limit. Symbolic links to visp's own state are refused.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -136,11 +136,54 @@ static void unsized_files(void **state)
 	fifo(50001, 50000);
 }
 
+/*
+ * Visp's own state is never read or locked through a symbolic link: one in
+ * a run directory would have root create or read the file it names.
+ */
+static void symlinks_refused(void **state)
+{
+	char target[sizeof(dir) + 16], link_path[sizeof(dir) + 16], *text = NULL;
+	struct verr err = { 0 };
+	struct stat st;
+	FILE *f;
+	int fd = -1;
+
+	snprintf(target, sizeof(target), "%s/target", dir);
+	snprintf(link_path, sizeof(link_path), "%s/link", dir);
+	assert_int_equal(symlink(target, link_path), 0);
+	/* A lock: refused, and the file it names is not created. */
+	assert_int_equal(file_lock(link_path, 0600, 0, &fd, &err), -ELOOP);
+	assert_int_equal(fd, -1);
+	assert_int_equal(lstat(target, &st), -1);
+	/* Reads: refused with FILE_NOFOLLOW and by file_fopen_state, followed otherwise. */
+	write_file("x", 1);
+	unlink(link_path);
+	assert_int_equal(symlink(path, link_path), 0);
+	assert_int_equal(file_read(link_path, 16, FILE_NOFOLLOW, &text, NULL, &err), -ELOOP);
+	assert_null(text);
+	errno = 0;
+	f = file_fopen_state(link_path);
+	assert_null(f);
+	assert_int_equal(errno, ELOOP);
+	assert_int_equal(file_read(link_path, 16, 0, &text, NULL, &err), 0);
+	assert_string_equal(text, "x");
+	free(text);
+	f = file_fopen_state(path);
+	assert_non_null(f);
+	fclose(f);
+	/* A lock file of its own is taken. */
+	assert_int_equal(file_lock(target, 0600, 0, &fd, &err), 0);
+	close(fd);
+	unlink(target);
+	unlink(link_path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(regular_files),
 		cmocka_unit_test(unsized_files),
+		cmocka_unit_test(symlinks_refused),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
