@@ -202,7 +202,10 @@ int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *
 		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
 	ret = file_flock(*fd, wait_ms);
 	if (ret == -EBUSY)
-		ret = verr_set(err, ret, "another visp run holds '%s'", path);
+		ret = wait_ms >= 1000 ?
+		      verr_set(err, ret, "another visp run has held '%s' for over %d s", path,
+			       wait_ms / 1000) :
+		      verr_set(err, ret, "another visp run holds '%s'", path);
 	else if (ret < 0)
 		ret = verr_set(err, ret, "cannot lock '%s': %s", path, strerror(-ret));
 	if (ret < 0) {

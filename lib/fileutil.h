@@ -41,6 +41,14 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 		      struct verr *err);
 
 /*
+ * How long a run waits for another run's lock on visp's kernel state before
+ * it gives up with an error: each holder is bounded by its own timeouts, so
+ * only a holder that is stuck (stopped, on a hung file system) lasts this
+ * long, and runs from a timer or cron must not pile up behind it.
+ */
+#define FILE_LOCK_WAIT_MS 60000
+
+/*
  * Take an exclusive flock on fd. wait_ms < 0 waits as long as it takes (in
  * the kernel); otherwise it polls until wait_ms have passed and then fails
  * with -EBUSY. Other failures return -errno.

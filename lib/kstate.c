@@ -388,7 +388,7 @@ static int lock_run_dir(const char *run_dir, int *fd, struct verr *err)
 		return ret;
 	if ((size_t)snprintf(path, sizeof(path), "%s/" LOCK_FILE, run_dir) >= sizeof(path))
 		return verr_set(err, -ENAMETOOLONG, "run_dir '%s' is too long", run_dir);
-	return file_lock(path, 0600, -1, fd, err);
+	return file_lock(path, 0600, FILE_LOCK_WAIT_MS, fd, err);
 }
 
 int kstate_open(struct kstate **out, const char *run_dir, const char *role, struct verr *err)

@@ -570,7 +570,7 @@ static int lock_dir(const char *dir, int *fd, struct verr *err)
 	char path[512];
 
 	snprintf(path, sizeof(path), "%s/.lock", dir);
-	return file_lock(path, 0600, -1, fd, err);
+	return file_lock(path, 0600, FILE_LOCK_WAIT_MS, fd, err);
 }
 
 static bool same(const char *a, const char *b)

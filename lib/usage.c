@@ -261,7 +261,7 @@ static int lock_usage(const char *run_dir, int *fd, struct verr *err)
 	if ((size_t)snprintf(path, sizeof(path), "%s/usage.lock", run_dir) >= sizeof(path))
 		return verr_set(err, -ENAMETOOLONG, "run_dir '%s' is too long", run_dir);
 	ret = file_mkdir_p(run_dir, 0755, err);
-	return ret < 0 ? ret : file_lock(path, 0600, -1, fd, err);
+	return ret < 0 ? ret : file_lock(path, 0600, FILE_LOCK_WAIT_MS, fd, err);
 }
 
 /* The interfaces of the last tunnel up: "TUN UPLINK\n" in <run_dir>/usage.ifaces. */

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -178,12 +179,30 @@ static void symlinks_refused(void **state)
 	unlink(link_path);
 }
 
+/* A lock another holds: -EBUSY once the wait is over, and it says so. */
+static void lock_deadline(void **state)
+{
+	struct verr err = { 0 };
+	int held, fd = -1;
+
+	held = open(path, O_RDWR | O_CREAT, 0600);
+	assert_true(held >= 0);
+	assert_int_equal(flock(held, LOCK_EX), 0);
+	assert_int_equal(file_lock(path, 0600, 100, &fd, &err), -EBUSY);
+	assert_int_equal(fd, -1);
+	assert_non_null(strstr(err.msg, "another visp run holds"));
+	close(held);
+	assert_int_equal(file_lock(path, 0600, 100, &fd, &err), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(regular_files),
 		cmocka_unit_test(unsized_files),
 		cmocka_unit_test(symlinks_refused),
+		cmocka_unit_test(lock_deadline),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
