@@ -296,7 +296,7 @@ int server_run(struct gateway *gw, const struct server_opts *o, struct verr *err
 	}
 	for (;;) {
 		long long now = mono_ms(), wake = nconns ? LLONG_MAX : idle_until;
-		size_t np;
+		size_t np, had = nconns;
 		int r;
 
 		if (!nconns && now >= idle_until)
@@ -320,7 +320,8 @@ int server_run(struct gateway *gw, const struct server_opts *o, struct verr *err
 				accept_some(o->fds[i], conns, o, &nconns);
 		}
 		handle_ready(gw, conns, jobs, who, o, &nconns);
-		if (nconns)
+		/* Idle from when the last connection closed, not from its last byte. */
+		if (nconns || had)
 			idle_until = mono_ms() + o->idle_ms;
 	}
 	ret = 0;

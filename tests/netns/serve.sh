@@ -7,7 +7,7 @@
 #  +----------------------------------------------------------------------+
 #  | cjdns: the simulator or cjdroute (admin only, 127.0.0.1:11234)       |
 #  |     ^ admin                                                          |
-#  | visp lease serve --max-connections 8 --idle 3                        |
+#  | visp lease serve --max-connections 8 --idle 6                        |
 #  |     ^ LISTEN_FDS=1      <- systemd-socket-activate [::]:12234        |
 #  | load generator, slowloris, flood, from lo's 300 fc addresses         |
 #  +----------------------------------------------------------------------+
@@ -62,7 +62,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 # start_serve: the socket-activated lease serve, its pid in $listen_pid.
 start_serve() {
 	ip netns exec "$ns" systemd-socket-activate -l '[::]:12234' \
-		"$VISP" -c "$tmp/visp.conf" lease serve --max-connections 8 --idle 3 \
+		"$VISP" -c "$tmp/visp.conf" lease serve --max-connections 8 --idle 6 \
 		2>>"$tmp/serve.log" &
 	listen_pid=$!
 	poll 10 n curl -sf -o /dev/null -g 'http://[::1]:12234/nameservers' ||
@@ -121,8 +121,8 @@ echo "peak RSS ${rss} KiB"
 # (ASan's shadow memory and quarantine make a sanitized build's RSS meaningless.)
 ldd "$VISP" | grep -q libasan || [ "$rss" -lt 16384 ] || fail "lease serve's peak RSS is $rss KiB"
 
-step "idle: the process exits after 3 s without a connection"
-poll 8 eval '! alive' || fail "lease serve still runs after --idle 3"
+step "idle: the process exits after 6 s without a connection"
+poll 12 eval '! alive' || fail "lease serve still runs after --idle 6"
 wait "$listen_pid" || fail "lease serve exited $? when idle"
 listen_pid=
 grep -E 'Sanitizer|runtime error' "$tmp/serve.log" && fail "sanitizer report above"

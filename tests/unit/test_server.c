@@ -8,8 +8,10 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <string.h>
 #include <unistd.h>
 
+#include "fileutil.h"
 #include "server.h"
 
 /* sd_listen_fds(3): the sockets are for the process LISTEN_PID names, and no other. */
@@ -49,6 +51,41 @@ static void listen_fds(void **state)
 	}
 }
 
+/*
+ * --idle counts from when the last connection closed: a client that sent
+ * nothing is refused (408) at its timeout, and only then does the idle
+ * period start. (It used to start at the last loop with a connection, so
+ * a process could leave well before --idle had passed without one.)
+ */
+static void idle_after_last_close(void **state)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), c, fds[1];
+	struct server_opts o = { .fds = fds, .nfds = 1, .timeout_ms = 300, .idle_ms = 500,
+				 .max_conns = 4 };
+	struct verr err = { 0 };
+	char buf[64] = "";
+	long long t0;
+
+	assert_true(l >= 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(l, 4), 0);
+	assert_int_equal(getsockname(l, (struct sockaddr *)&a, &len), 0);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);	/* the backlog takes it */
+	fds[0] = l;
+	t0 = mono_ms();
+	assert_int_equal(server_run(NULL, &o, &err), 0);
+	/* Its timeout, then a whole idle period (a lower bound only: the clock never runs back). */
+	assert_true(mono_ms() - t0 >= o.timeout_ms + o.idle_ms);
+	assert_true(read(c, buf, sizeof(buf) - 1) > 0);
+	assert_non_null(strstr(buf, " 408 "));
+	close(c);
+	close(l);
+}
+
 /* Accept=yes passes a connection as fd 3 too: only a listening stream socket is served. */
 static void listening_only(void **state)
 {
@@ -76,6 +113,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(listen_fds),
 		cmocka_unit_test(listening_only),
+		cmocka_unit_test(idle_after_last_close),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
