@@ -82,6 +82,8 @@ int file_read(const char *path, size_t max, unsigned flags, char **out, size_t *
 	if (fd < 0) {
 		if (errno == ENOENT && (flags & FILE_ENOENT_QUIET))
 			return -ENOENT;
+		if (errno == ELOOP && (flags & FILE_NOFOLLOW))
+			return file_link_refused(path, err);
 		return verr_set(err, -errno, "cannot read '%s': %s", path, strerror(errno));
 	}
 	ret = check_stat(fd, path, flags, err);
@@ -180,6 +182,12 @@ int file_flock(int fd, int wait_ms)
 	}
 }
 
+int file_link_refused(const char *path, struct verr *err)
+{
+	return verr_set(err, -ELOOP, "'%s' is a symbolic link: visp never follows links "
+			"in its state and run directories", path);
+}
+
 FILE *file_fopen_state(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -198,6 +206,8 @@ int file_lock(const char *path, mode_t mode, int wait_ms, int *fd, struct verr *
 	int ret;
 
 	*fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (*fd < 0 && errno == ELOOP)
+		return file_link_refused(path, err);
 	if (*fd < 0)
 		return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
 	ret = file_flock(*fd, wait_ms);

@@ -56,6 +56,12 @@ int file_write_atomic(const char *path, const void *data, size_t len, mode_t mod
 int file_flock(int fd, int wait_ms);
 
 /*
+ * -ELOOP, said plainly: path is a symbolic link where visp opens with
+ * O_NOFOLLOW (its state and run directories).
+ */
+int file_link_refused(const char *path, struct verr *err);
+
+/*
  * Open visp's own state file path for reading with stdio, never through a
  * symbolic link (NULL and errno ELOOP): a link in a run or state directory
  * is not visp's, whoever put it there.

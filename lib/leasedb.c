@@ -1936,18 +1936,11 @@ static int adopt(const struct leasedb *db, int fd, const char *path, bool write,
 	return 0;
 }
 
-/* A link found where a file of the state directory should be. */
-static int link_refused(const char *path, struct verr *err)
-{
-	return verr_set(err, -ELOOP, "'%s' is a symbolic link: visp never follows links "
-			"in the state directory", path);
-}
-
 /* O_NOFOLLOW's ELOOP, said plainly; other errors as they are. */
 static int state_open_error(const char *path, struct verr *err)
 {
 	if (errno == ELOOP)
-		return link_refused(path, err);
+		return file_link_refused(path, err);
 	return verr_set(err, -errno, "cannot open '%s': %s", path, strerror(errno));
 }
 
@@ -1986,7 +1979,7 @@ static int check_sqlite_files(const struct leasedb *db, struct verr *err)
 		if (lstat(path, &st) < 0)
 			continue;
 		if (S_ISLNK(st.st_mode))
-			return link_refused(path, err);
+			return file_link_refused(path, err);
 		if (!S_ISREG(st.st_mode) || st.st_nlink != 1)
 			return verr_set(err, -EPERM, "'%s' is not a plain file of its own", path);
 	}

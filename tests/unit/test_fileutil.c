@@ -154,6 +154,7 @@ static void symlinks_refused(void **state)
 	assert_int_equal(symlink(target, link_path), 0);
 	/* A lock: refused, and the file it names is not created. */
 	assert_int_equal(file_lock(link_path, 0600, 0, &fd, &err), -ELOOP);
+	assert_non_null(strstr(err.msg, "is a symbolic link: visp never follows links"));
 	assert_int_equal(fd, -1);
 	assert_int_equal(lstat(target, &st), -1);
 	/* Reads: refused with FILE_NOFOLLOW and by file_fopen_state, followed otherwise. */
