@@ -648,11 +648,7 @@ static void schema_version(void **state)
 	assert_non_null(strstr(err.msg, "not a visp lease store"));
 }
 
-/*
- * A store of schema 1 (as visp made it before accounting: its leases table
- * as shipped) gains the accounting columns and keeps its leases: they have
- * the config's limits (-1) and no usage yet.
- */
+/* A store of schema 1, as visp made it before accounting (its leases table as shipped). */
 static void make_v1(const char *path)
 {
 	sql(path, "CREATE TABLE leases ("
@@ -677,7 +673,12 @@ static void make_v1(const char *path)
 		  "PRAGMA user_version = 1; PRAGMA application_id = 1986622320;");
 }
 
-static void migrate_v1(void **state)
+/*
+ * A schema-1 store opened by open: upgraded, its lease kept with the
+ * config's limits (-1) and no usage yet.
+ */
+static void check_v1_upgrade(void **state,
+			     int (*open)(struct leasedb **, const char *, struct verr *))
 {
 	struct t *t = *state;
 	struct leasedb *db = NULL;
@@ -688,7 +689,7 @@ static void migrate_v1(void **state)
 	assert_int_equal(mkdir(t->state, 0700), 0);
 	snprintf(path, sizeof(path), "%s/leases.db", t->state);
 	make_v1(path);
-	assert_int_equal(leasedb_open(&db, t->state, &err), 0);
+	assert_int_equal(open(&db, t->state, &err), 0);
 	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
 	assert_int_equal(leasedb_get(db, K[0], &l, &err), 0);
 	assert_string_equal(l.name, "alice");
@@ -702,27 +703,18 @@ static void migrate_v1(void **state)
 	leasedb_close(db);
 }
 
+static void migrate_v1(void **state)
+{
+	check_v1_upgrade(state, leasedb_open);
+}
+
 /*
  * The same store, first opened by a reader (lease list after an upgrade of
  * visp): upgraded, as a writer would, rather than refused.
  */
 static void migrate_v1_ro(void **state)
 {
-	struct t *t = *state;
-	struct leasedb *db = NULL;
-	struct verr err = { 0 };
-	struct lease l;
-	char path[160];
-
-	assert_int_equal(mkdir(t->state, 0700), 0);
-	snprintf(path, sizeof(path), "%s/leases.db", t->state);
-	make_v1(path);
-	assert_int_equal(leasedb_open_ro(&db, t->state, &err), 0);
-	assert_int_equal(sql_int(path, "PRAGMA user_version"), 2);
-	assert_int_equal(leasedb_get(db, K[0], &l, &err), 0);
-	assert_string_equal(l.name, "alice");
-	assert_int_equal(l.quota, -1);
-	leasedb_close(db);
+	check_v1_upgrade(state, leasedb_open_ro);
 }
 
 /*
